@@ -1,0 +1,59 @@
+/* pm-lines.h — turning a child's output bytes into log lines (pure: no I/O).
+ *
+ * PmAnsiStripper removes terminal escape sequences from a byte stream, in
+ * place, keeping state across chunks. PmLineAssembler cuts a byte stream
+ * into lines: a line ends at '\n' (a '\r' just before it is dropped), and a
+ * line longer than PM_LINE_MAX bytes is cut into PM_LINE_MAX-byte lines. Only
+ * an unfinished line is kept between chunks, and nothing at all when there is
+ * none, so an idle child costs no buffer.
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* The longest line written to a log, in bytes of the child's output. */
+#define PM_LINE_MAX 65536
+
+typedef struct
+{
+  guint8 state;                 /* private */
+} PmAnsiStripper;
+
+void  pm_ansi_stripper_init  (PmAnsiStripper *self);
+/* Strips escape sequences from @buf[0..len) in place (output is never longer
+ * than input) and returns the new length. A sequence cut between two calls
+ * is still removed. */
+gsize pm_ansi_stripper_strip (PmAnsiStripper *self,
+                              guint8         *buf,
+                              gsize           len);
+
+/* Called once per complete line; @line is NOT nul-terminated, and has no
+ * '\n' (nor the '\r' before it). Valid only during the call. */
+typedef void (*PmLineFunc) (const guint8 *line,
+                            gsize         len,
+                            gpointer      user_data);
+
+typedef struct
+{
+  GByteArray *partial;          /* private: NULL when no unfinished line */
+} PmLineAssembler;
+
+void     pm_line_assembler_init    (PmLineAssembler *self);
+/* Feeds @len bytes; calls @func for every line completed by them. */
+void     pm_line_assembler_feed    (PmLineAssembler *self,
+                                    const guint8    *data,
+                                    gsize            len,
+                                    PmLineFunc       func,
+                                    gpointer         user_data);
+/* End of stream: emits the unfinished line, if any, and resets. */
+void     pm_line_assembler_finish  (PmLineAssembler *self,
+                                    PmLineFunc       func,
+                                    gpointer         user_data);
+/* Bytes held for the unfinished line. */
+gsize    pm_line_assembler_pending (const PmLineAssembler *self);
+/* Drops any unfinished line and frees its buffer. */
+void     pm_line_assembler_clear   (PmLineAssembler *self);
+
+G_END_DECLS

@@ -1,0 +1,646 @@
+/* pm-manager.c — PmManager: the org.elife.ProcessManager object and the
+ * registry of processes.
+ *
+ * Methods that act on several processes (Stop, Restart, StopAll, replace,
+ * stopWithCaller, shutdown) run them in parallel as one Batch and answer
+ * when the last one is done. A process being forgotten is marked
+ * "removing" at once, so that no other call starts it again meanwhile.
+ */
+#include "config.h"
+
+#define G_LOG_DOMAIN "pm-manager"
+
+#include <gio/gio.h>
+#include <glib/gi18n.h>
+
+#include "pm-error.h"
+#include "pm-log.h"
+#include "pm-manager.h"
+#include "pm-names.h"
+#include "pm-options.h"
+#include "pm-process.h"
+
+typedef struct
+{
+  guint      watch_id;
+  GPtrArray *processes;   /* of PmProcess* (not owned) */
+} CallerWatch;
+
+struct _PmManager
+{
+  PmDBusProcessManagerSkeleton parent_instance;
+
+  GDBusConnection          *connection;
+  GDBusObjectManagerServer *object_manager;
+  GPtrArray                *processes;   /* of PmProcess*, by increasing id */
+  GHashTable               *by_id;       /* id → PmProcess* (not owned) */
+  GHashTable               *callers;     /* unique name → CallerWatch* */
+  guint                     next_id;
+  guint                     starting;    /* Start calls waiting on replace */
+  gboolean                  shutting_down;
+};
+
+static void pm_manager_iface_init (PmDBusProcessManagerIface *iface);
+
+G_DEFINE_FINAL_TYPE_WITH_CODE (PmManager, pm_manager, PM_DBUS_TYPE_PROCESS_MANAGER_SKELETON,
+                               G_IMPLEMENT_INTERFACE (PM_DBUS_TYPE_PROCESS_MANAGER,
+                                                      pm_manager_iface_init))
+
+/* ---- batches ---------------------------------------------------------- */
+
+typedef void (*BatchDoneFunc) (PmManager *self,
+                               guint      count,
+                               GError    *error,     /* first error, or NULL */
+                               gpointer   user_data);
+
+typedef struct
+{
+  PmManager    *self;
+  guint         pending;
+  guint         count;
+  GError       *error;
+  BatchDoneFunc done;
+  gpointer      user_data;
+} Batch;
+
+static Batch *
+batch_new (PmManager    *self,
+           BatchDoneFunc done,
+           gpointer      user_data)
+{
+  Batch *batch = g_new0 (Batch, 1);
+
+  batch->self = g_object_ref (self);
+  batch->pending = 1;   /* released by batch_step() after queueing */
+  batch->done = done;
+  batch->user_data = user_data;
+  return batch;
+}
+
+static void
+batch_step (Batch *batch)
+{
+  if (--batch->pending > 0)
+    return;
+  batch->done (batch->self, batch->count, batch->error, batch->user_data);
+  g_clear_error (&batch->error);
+  g_object_unref (batch->self);
+  g_free (batch);
+}
+
+/* ---- the registry ----------------------------------------------------- */
+
+static void
+caller_watch_free (CallerWatch *watch)
+{
+  g_bus_unwatch_name (watch->watch_id);
+  g_ptr_array_unref (watch->processes);
+  g_free (watch);
+}
+
+static void
+forget (PmManager *self,
+        PmProcess *process)
+{
+  guint id = pm_process_get_id (process);
+  GHashTableIter iter;
+  CallerWatch *watch;
+
+  if (!g_hash_table_remove (self->by_id, GUINT_TO_POINTER (id)))
+    return;
+
+  g_hash_table_iter_init (&iter, self->callers);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &watch))
+    if (g_ptr_array_remove_fast (watch->processes, process) && watch->processes->len == 0)
+      g_hash_table_iter_remove (&iter);
+
+  g_dbus_object_manager_server_unexport (self->object_manager,
+                                         pm_process_get_object_path (process));
+  g_debug ("Process %u forgotten", id);
+  /* Last: this drops the registry's reference. */
+  g_ptr_array_remove (self->processes, process);
+}
+
+static void
+on_forget_stopped (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  Batch *batch = user_data;
+  PmProcess *process = PM_PROCESS (source);
+
+  pm_process_stop_finish (process, result, NULL);
+  forget (batch->self, process);
+  batch_step (batch);
+}
+
+/* Stops and forgets every process of @procs, in parallel. */
+static void
+stop_and_forget (PmManager    *self,
+                 GPtrArray    *procs,
+                 BatchDoneFunc done,
+                 gpointer      user_data)
+{
+  Batch *batch = batch_new (self, done, user_data);
+
+  for (guint i = 0; i < procs->len; i++)
+    {
+      PmProcess *process = g_ptr_array_index (procs, i);
+
+      pm_process_set_removing (process);
+      batch->pending++;
+      batch->count++;
+      pm_process_stop_async (process, on_forget_stopped, batch);
+    }
+  batch_step (batch);
+}
+
+static void
+on_batch_restarted (GObject      *source,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  Batch *batch = user_data;
+  GError *error = NULL;
+
+  if (!pm_process_restart_finish (PM_PROCESS (source), result, &error))
+    {
+      if (batch->error == NULL)
+        batch->error = error;
+      else
+        g_error_free (error);
+    }
+  batch_step (batch);
+}
+
+static void
+restart_all (PmManager    *self,
+             GPtrArray    *procs,
+             BatchDoneFunc done,
+             gpointer      user_data)
+{
+  Batch *batch = batch_new (self, done, user_data);
+
+  for (guint i = 0; i < procs->len; i++)
+    {
+      batch->pending++;
+      batch->count++;
+      pm_process_restart_async (g_ptr_array_index (procs, i), on_batch_restarted, batch);
+    }
+  batch_step (batch);
+}
+
+/* Processes with @name (all when NULL) that are not being forgotten. */
+static GPtrArray *
+find_processes (PmManager  *self,
+                const char *name)
+{
+  GPtrArray *found = g_ptr_array_new_with_free_func (g_object_unref);
+
+  for (guint i = 0; i < self->processes->len; i++)
+    {
+      PmProcess *process = g_ptr_array_index (self->processes, i);
+
+      if (pm_process_get_removing (process))
+        continue;
+      if (name == NULL || g_str_equal (pm_process_get_name (process), name))
+        g_ptr_array_add (found, g_object_ref (process));
+    }
+  return found;
+}
+
+static gboolean
+return_not_found (GDBusMethodInvocation *invocation,
+                  const char            *name)
+{
+  g_dbus_method_invocation_return_error (invocation, PM_ERROR, PM_ERROR_NOT_FOUND,
+                                         _("No process is named “%s”"), name);
+  return TRUE;
+}
+
+/* Answers a method that replies (u count), or its error. */
+static void
+reply_count (PmManager *self,
+             guint      count,
+             GError    *error,
+             gpointer   user_data)
+{
+  GDBusMethodInvocation *invocation = user_data;
+
+  if (error != NULL)
+    g_dbus_method_invocation_return_gerror (invocation, error);
+  else
+    g_dbus_method_invocation_return_value (invocation, g_variant_new ("(u)", count));
+}
+
+static void
+reply_empty (PmManager *self,
+             guint      count,
+             GError    *error,
+             gpointer   user_data)
+{
+  GDBusMethodInvocation *invocation = user_data;
+
+  if (error != NULL)
+    g_dbus_method_invocation_return_gerror (invocation, error);
+  else
+    g_dbus_method_invocation_return_value (invocation, NULL);
+}
+
+static void
+batch_done_nothing (PmManager *self,
+                    guint      count,
+                    GError    *error,
+                    gpointer   user_data)
+{
+}
+
+/* ---- per-process methods ---------------------------------------------- */
+
+static gboolean
+on_process_handle_stop (PmDBusProcessManagerProcess *iface,
+                        GDBusMethodInvocation       *invocation,
+                        gpointer                     user_data)
+{
+  PmManager *self = user_data;
+  g_autoptr(GPtrArray) procs = g_ptr_array_new ();
+
+  /* Already being forgotten: this call simply waits for the same end. */
+  g_ptr_array_add (procs, iface);
+  stop_and_forget (self, procs, reply_empty, invocation);
+  return TRUE;
+}
+
+static gboolean
+on_process_handle_restart (PmDBusProcessManagerProcess *iface,
+                           GDBusMethodInvocation       *invocation,
+                           gpointer                     user_data)
+{
+  PmManager *self = user_data;
+  g_autoptr(GPtrArray) procs = g_ptr_array_new ();
+
+  if (pm_process_get_removing (PM_PROCESS (iface)))
+    {
+      g_dbus_method_invocation_return_error (invocation, PM_ERROR, PM_ERROR_NOT_FOUND,
+                                             _("Process %u is being stopped"),
+                                             pm_process_get_id (PM_PROCESS (iface)));
+      return TRUE;
+    }
+  g_ptr_array_add (procs, iface);
+  restart_all (self, procs, reply_empty, invocation);
+  return TRUE;
+}
+
+/* ---- stopWithCaller --------------------------------------------------- */
+
+static void
+on_caller_vanished (GDBusConnection *connection,
+                    const char      *name,
+                    gpointer         user_data)
+{
+  PmManager *self = user_data;
+  CallerWatch *watch = g_hash_table_lookup (self->callers, name);
+  g_autoptr(GPtrArray) procs = NULL;
+
+  if (watch == NULL)
+    return;
+
+  g_debug ("Caller %s left the bus: stopping its %u processes", name, watch->processes->len);
+  procs = g_ptr_array_new_with_free_func (g_object_unref);
+  for (guint i = 0; i < watch->processes->len; i++)
+    {
+      PmProcess *process = g_ptr_array_index (watch->processes, i);
+
+      if (!pm_process_get_removing (process))
+        g_ptr_array_add (procs, g_object_ref (process));
+    }
+  g_hash_table_remove (self->callers, name);
+  stop_and_forget (self, procs, batch_done_nothing, NULL);
+}
+
+static void
+watch_caller (PmManager  *self,
+              const char *caller,
+              PmProcess  *process)
+{
+  CallerWatch *watch = g_hash_table_lookup (self->callers, caller);
+
+  if (watch == NULL)
+    {
+      watch = g_new0 (CallerWatch, 1);
+      watch->processes = g_ptr_array_new ();
+      g_hash_table_insert (self->callers, g_strdup (caller), watch);
+      /* If the caller is already gone, this reports it at once. */
+      watch->watch_id = g_bus_watch_name_on_connection (self->connection, caller,
+                                                        G_BUS_NAME_WATCHER_FLAGS_NONE,
+                                                        NULL, on_caller_vanished,
+                                                        self, NULL);
+    }
+  g_ptr_array_add (watch->processes, process);
+}
+
+/* ---- Start ------------------------------------------------------------ */
+
+typedef struct
+{
+  GDBusMethodInvocation *invocation;
+  PmOptions             *opts;
+} StartData;
+
+static void
+start_now (PmManager             *self,
+           GDBusMethodInvocation *invocation,
+           PmOptions             *opts)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PmProcess) process = NULL;
+  g_autoptr(PmDBusObjectSkeleton) object = NULL;
+  gboolean with_caller = opts->stop_with_caller;
+  guint id;
+
+  if (self->shutting_down)
+    {
+      pm_options_free (opts);
+      g_dbus_method_invocation_return_error (invocation, PM_ERROR, PM_ERROR_FAILED,
+                                             _("The daemon is shutting down"));
+      return;
+    }
+
+  id = self->next_id++;
+  process = pm_process_new (id, opts, PM_DBUS_PROCESS_MANAGER (self), &error);
+  if (process == NULL || !pm_process_spawn (process, &error))
+    {
+      /* Nothing stays registered; the id is simply never used. */
+      g_dbus_method_invocation_return_gerror (invocation, error);
+      return;
+    }
+
+  g_ptr_array_add (self->processes, g_object_ref (process));
+  g_hash_table_insert (self->by_id, GUINT_TO_POINTER (id), process);
+  g_signal_connect_object (process, "handle-stop",
+                           G_CALLBACK (on_process_handle_stop), self, 0);
+  g_signal_connect_object (process, "handle-restart",
+                           G_CALLBACK (on_process_handle_restart), self, 0);
+
+  object = pm_dbus_object_skeleton_new (pm_process_get_object_path (process));
+  pm_dbus_object_skeleton_set_process_manager_process (object,
+                                                       PM_DBUS_PROCESS_MANAGER_PROCESS (process));
+  g_dbus_object_manager_server_export (self->object_manager, G_DBUS_OBJECT_SKELETON (object));
+
+  if (with_caller)
+    watch_caller (self, g_dbus_method_invocation_get_sender (invocation), process);
+
+  pm_dbus_process_manager_complete_start (PM_DBUS_PROCESS_MANAGER (self), invocation, id);
+}
+
+static void
+on_replaced (PmManager *self,
+             guint      count,
+             GError    *error,
+             gpointer   user_data)
+{
+  StartData *data = user_data;
+
+  self->starting--;
+  start_now (self, data->invocation, data->opts);
+  g_free (data);
+}
+
+static gboolean
+pm_manager_handle_start (PmDBusProcessManager  *iface,
+                         GDBusMethodInvocation *invocation,
+                         GVariant              *options)
+{
+  PmManager *self = PM_MANAGER (iface);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PmOptions) opts = NULL;
+  StartData *data;
+
+  opts = pm_options_parse (options, &error);
+  if (opts == NULL)
+    {
+      g_dbus_method_invocation_return_gerror (invocation, error);
+      return TRUE;
+    }
+
+  if (opts->stop_with_caller && g_dbus_method_invocation_get_sender (invocation) == NULL)
+    {
+      g_dbus_method_invocation_return_error (invocation, G_DBUS_ERROR,
+                                             G_DBUS_ERROR_INVALID_ARGS,
+                                             _("Option “stopWithCaller” needs a message bus connection"));
+      return TRUE;
+    }
+
+  if (self->processes->len + self->starting >= PM_MAX_PROCESSES)
+    {
+      g_dbus_method_invocation_return_error (invocation, PM_ERROR, PM_ERROR_LIMIT_EXCEEDED,
+                                             _("Too many processes (at most %d)"),
+                                             PM_MAX_PROCESSES);
+      return TRUE;
+    }
+
+  if (!opts->replace || *opts->name == '\0')
+    {
+      start_now (self, invocation, g_steal_pointer (&opts));
+      return TRUE;
+    }
+
+  /* replace: the old set is gone before the new one starts. */
+  {
+    g_autoptr(GPtrArray) old = find_processes (self, opts->name);
+
+    data = g_new0 (StartData, 1);
+    data->invocation = invocation;
+    data->opts = g_steal_pointer (&opts);
+    self->starting++;
+    stop_and_forget (self, old, on_replaced, data);
+  }
+  return TRUE;
+}
+
+/* ---- the other methods ------------------------------------------------ */
+
+static gboolean
+pm_manager_handle_stop (PmDBusProcessManager  *iface,
+                        GDBusMethodInvocation *invocation,
+                        const char            *name)
+{
+  PmManager *self = PM_MANAGER (iface);
+  g_autoptr(GPtrArray) procs = find_processes (self, name);
+
+  if (procs->len == 0)
+    return return_not_found (invocation, name);
+  stop_and_forget (self, procs, reply_count, invocation);
+  return TRUE;
+}
+
+static gboolean
+pm_manager_handle_restart (PmDBusProcessManager  *iface,
+                           GDBusMethodInvocation *invocation,
+                           const char            *name)
+{
+  PmManager *self = PM_MANAGER (iface);
+  g_autoptr(GPtrArray) procs = find_processes (self, name);
+
+  if (procs->len == 0)
+    return return_not_found (invocation, name);
+  restart_all (self, procs, reply_count, invocation);
+  return TRUE;
+}
+
+static gboolean
+pm_manager_handle_stop_all (PmDBusProcessManager  *iface,
+                            GDBusMethodInvocation *invocation)
+{
+  PmManager *self = PM_MANAGER (iface);
+  g_autoptr(GPtrArray) procs = find_processes (self, NULL);
+
+  stop_and_forget (self, procs, reply_count, invocation);
+  return TRUE;
+}
+
+static gboolean
+pm_manager_handle_list (PmDBusProcessManager  *iface,
+                        GDBusMethodInvocation *invocation)
+{
+  PmManager *self = PM_MANAGER (iface);
+  GVariantBuilder builder;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(ususu)"));
+  for (guint i = 0; i < self->processes->len; i++)
+    {
+      PmDBusProcessManagerProcess *p = g_ptr_array_index (self->processes, i);
+
+      g_variant_builder_add (&builder, "(ususu)",
+                             pm_dbus_process_manager_process_get_id (p),
+                             pm_dbus_process_manager_process_get_name (p),
+                             pm_dbus_process_manager_process_get_pid (p),
+                             pm_dbus_process_manager_process_get_state (p),
+                             pm_dbus_process_manager_process_get_restarts (p));
+    }
+  pm_dbus_process_manager_complete_list (iface, invocation,
+                                         g_variant_builder_end (&builder));
+  return TRUE;
+}
+
+static gboolean
+pm_manager_handle_reopen_logs (PmDBusProcessManager  *iface,
+                               GDBusMethodInvocation *invocation)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!pm_log_reopen_all (&error))
+    g_dbus_method_invocation_return_gerror (invocation, error);
+  else
+    pm_dbus_process_manager_complete_reopen_logs (iface, invocation);
+  return TRUE;
+}
+
+/* ---- life cycle ------------------------------------------------------- */
+
+static void
+on_shutdown_stopped (PmManager *self,
+                     guint      count,
+                     GError    *error,
+                     gpointer   user_data)
+{
+  g_autoptr(GTask) task = user_data;
+
+  pm_log_flush_all ();
+  g_task_return_boolean (task, TRUE);
+}
+
+void
+pm_manager_shutdown_async (PmManager          *self,
+                           GAsyncReadyCallback callback,
+                           gpointer            user_data)
+{
+  GTask *task = g_task_new (self, NULL, callback, user_data);
+  g_autoptr(GPtrArray) procs = NULL;
+
+  self->shutting_down = TRUE;
+  /* Processes already being forgotten finish on their own; wait for all. */
+  procs = g_ptr_array_new_with_free_func (g_object_unref);
+  for (guint i = 0; i < self->processes->len; i++)
+    g_ptr_array_add (procs, g_object_ref (g_ptr_array_index (self->processes, i)));
+  stop_and_forget (self, procs, on_shutdown_stopped, task);
+}
+
+gboolean
+pm_manager_shutdown_finish (PmManager    *self,
+                            GAsyncResult *result,
+                            GError      **error)
+{
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+gboolean
+pm_manager_export (PmManager *self,
+                   GError   **error)
+{
+  if (!g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (self),
+                                         self->connection, PM_DBUS_PATH, error))
+    return FALSE;
+  g_dbus_object_manager_server_set_connection (self->object_manager, self->connection);
+  return TRUE;
+}
+
+void
+pm_manager_unexport (PmManager *self)
+{
+  g_dbus_object_manager_server_set_connection (self->object_manager, NULL);
+  if (g_dbus_interface_skeleton_get_connection (G_DBUS_INTERFACE_SKELETON (self)) != NULL)
+    g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (self));
+}
+
+PmManager *
+pm_manager_new (GDBusConnection *connection)
+{
+  PmManager *self = g_object_new (PM_TYPE_MANAGER, NULL);
+
+  self->connection = g_object_ref (connection);
+  return self;
+}
+
+static void
+pm_manager_dispose (GObject *object)
+{
+  PmManager *self = PM_MANAGER (object);
+
+  g_clear_pointer (&self->callers, g_hash_table_unref);
+  g_clear_pointer (&self->by_id, g_hash_table_unref);
+  g_clear_pointer (&self->processes, g_ptr_array_unref);
+  g_clear_object (&self->object_manager);
+  g_clear_object (&self->connection);
+
+  G_OBJECT_CLASS (pm_manager_parent_class)->dispose (object);
+}
+
+static void
+pm_manager_class_init (PmManagerClass *klass)
+{
+  G_OBJECT_CLASS (klass)->dispose = pm_manager_dispose;
+}
+
+static void
+pm_manager_iface_init (PmDBusProcessManagerIface *iface)
+{
+  iface->handle_start = pm_manager_handle_start;
+  iface->handle_stop = pm_manager_handle_stop;
+  iface->handle_restart = pm_manager_handle_restart;
+  iface->handle_stop_all = pm_manager_handle_stop_all;
+  iface->handle_list = pm_manager_handle_list;
+  iface->handle_reopen_logs = pm_manager_handle_reopen_logs;
+}
+
+static void
+pm_manager_init (PmManager *self)
+{
+  self->next_id = 1;
+  self->processes = g_ptr_array_new_with_free_func (g_object_unref);
+  self->by_id = g_hash_table_new (NULL, NULL);
+  self->callers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                         (GDestroyNotify) caller_watch_free);
+  self->object_manager = g_dbus_object_manager_server_new (PM_DBUS_PATH);
+  pm_dbus_process_manager_set_version (PM_DBUS_PROCESS_MANAGER (self), PACKAGE_VERSION);
+}

@@ -1,0 +1,69 @@
+/* pm-process.h — PmProcess: one supervised program.
+ *
+ * It is the org.elife.ProcessManager.Process interface of its object (it
+ * subclasses the generated skeleton), and owns its child: spawning, the
+ * stop protocol, the crash-restart schedule and the log client.
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "pm-dbus.h"
+#include "pm-options.h"
+
+G_BEGIN_DECLS
+
+#define PM_TYPE_PROCESS (pm_process_get_type ())
+G_DECLARE_FINAL_TYPE (PmProcess, pm_process, PM, PROCESS,
+                      PmDBusProcessManagerProcessSkeleton)
+
+typedef enum
+{
+  PM_PROCESS_RUNNING,
+  PM_PROCESS_STOPPING,
+  PM_PROCESS_BACKOFF,
+  PM_PROCESS_EXITED,
+} PmProcessState;
+
+/* Resolves the paths and opens the log (PM_ERROR_LOG_FAILED); spawns
+ * nothing. @signals is where Started/Stopping/Exited are emitted. */
+PmProcess     *pm_process_new            (guint                 id,
+                                          PmOptions            *opts,
+                                          PmDBusProcessManager *signals,
+                                          GError              **error);
+
+guint          pm_process_get_id         (PmProcess *self);
+const char    *pm_process_get_name       (PmProcess *self);
+const char    *pm_process_get_object_path (PmProcess *self);
+PmProcessState pm_process_get_state      (PmProcess *self);
+const char    *pm_process_state_to_string (PmProcessState state);
+guint          pm_process_get_stop_timeout (PmProcess *self);
+const PmOptions *pm_process_get_options  (PmProcess *self);
+
+/* Spawns the child; PM_ERROR_SPAWN_FAILED when it cannot be. */
+gboolean       pm_process_spawn          (PmProcess *self,
+                                          GError   **error);
+
+/* Runs the stop protocol if the child runs, cancels a pending restart, and
+ * completes once the child and its whole group are gone. */
+void           pm_process_stop_async     (PmProcess          *self,
+                                          GAsyncReadyCallback callback,
+                                          gpointer            user_data);
+gboolean       pm_process_stop_finish    (PmProcess    *self,
+                                          GAsyncResult *result,
+                                          GError      **error);
+
+/* Stop, then spawn again with the same options (unless the process is being
+ * forgotten meanwhile); resets the backoff schedule. */
+void           pm_process_restart_async  (PmProcess          *self,
+                                          GAsyncReadyCallback callback,
+                                          gpointer            user_data);
+gboolean       pm_process_restart_finish (PmProcess    *self,
+                                          GAsyncResult *result,
+                                          GError      **error);
+
+/* Marks the process as being forgotten: no restart of any kind follows. */
+void           pm_process_set_removing   (PmProcess *self);
+gboolean       pm_process_get_removing   (PmProcess *self);
+
+G_END_DECLS

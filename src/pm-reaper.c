@@ -1,0 +1,328 @@
+/* pm-reaper.c — the daemon's one reaper of child processes.
+ *
+ * GLib's child watches only reap the pids they are given; as a subreaper the
+ * daemon also inherits grandchildren whose parents died. Instead of sharing
+ * SIGCHLD with GLib, the daemon never uses GLib child watches: SIGCHLD goes
+ * to a signalfd and every child, watched or adopted, is reaped here.
+ */
+#include "config.h"
+
+#define G_LOG_DOMAIN "pm-reaper"
+
+#include <errno.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gio/gio.h>
+#include <glib-unix.h>
+
+#include "pm-reaper.h"
+
+/* A group that does not empty after SIGKILL within this time has a member we
+ * cannot make go (a zombie whose parent left the group and does not reap):
+ * it is given up on rather than blocking a stop for ever. */
+#define GROUP_GIVE_UP_US (5 * G_USEC_PER_SEC)
+
+typedef struct
+{
+  PmReaperExitFunc func;
+  gpointer         user_data;
+} ExitWatch;
+
+typedef struct
+{
+  guint             handle;
+  pid_t             pgid;
+  gint64            since;
+  PmReaperGroupFunc func;
+  gpointer          user_data;
+} GroupWatch;
+
+static int         signal_fd = -1;
+static guint       signal_source;
+static GHashTable *exit_watches;     /* pid → ExitWatch */
+static GPtrArray  *group_watches;    /* of GroupWatch */
+static guint       group_timer;
+static guint       group_timer_ms;
+static guint       group_idle;
+static guint       next_group_handle = 1;
+static guint64     orphans_reaped;
+
+static void check_groups (void);
+
+static gboolean
+group_is_empty (pid_t pgid)
+{
+  return kill (-pgid, 0) < 0 && errno == ESRCH;
+}
+
+static void
+decode_status (const siginfo_t *info,
+               int             *exit_code,
+               int             *term_signal)
+{
+  if (info->si_code == CLD_EXITED)
+    {
+      *exit_code = info->si_status;
+      *term_signal = 0;
+    }
+  else
+    {
+      *exit_code = -1;
+      *term_signal = info->si_status;
+    }
+}
+
+static void
+reap_all (void)
+{
+  for (;;)
+    {
+      siginfo_t info = { 0 };
+      ExitWatch *watch;
+      ExitWatch copy;
+      int exit_code, term_signal;
+      pid_t pid;
+
+      /* Peek first: while the child is a zombie its pid, and so its group
+       * id, cannot be reused, so signalling the group is safe. */
+      if (waitid (P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          break;          /* ECHILD: no children at all */
+        }
+      pid = info.si_pid;
+      if (pid == 0)
+        break;
+
+      watch = g_hash_table_lookup (exit_watches, GINT_TO_POINTER (pid));
+      if (watch != NULL)
+        kill (-pid, SIGKILL);
+
+      while (waitid (P_PID, pid, &info, WEXITED | WNOHANG) < 0 && errno == EINTR)
+        ;
+      decode_status (&info, &exit_code, &term_signal);
+
+      if (watch == NULL)
+        {
+          orphans_reaped++;
+          g_debug ("Reaped adopted process %d", (int) pid);
+          continue;
+        }
+
+      copy = *watch;
+      g_hash_table_remove (exit_watches, GINT_TO_POINTER (pid));
+      copy.func (pid, exit_code, term_signal, copy.user_data);
+    }
+}
+
+static gboolean
+on_sigchld (int          fd,
+            GIOCondition condition,
+            gpointer     user_data)
+{
+  struct signalfd_siginfo buf[16];
+
+  /* Signals coalesce: the reads only empty the fd; reap_all finds them all. */
+  while (read (fd, buf, sizeof buf) > 0)
+    ;
+  reap_all ();
+  check_groups ();
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+on_group_timer (gpointer user_data)
+{
+  group_timer = 0;
+  check_groups ();
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_group_idle (gpointer user_data)
+{
+  group_idle = 0;
+  check_groups ();
+  return G_SOURCE_REMOVE;
+}
+
+static void
+check_groups (void)
+{
+  gint64 now;
+
+  if (group_watches == NULL)
+    return;
+
+  now = g_get_monotonic_time ();
+  for (guint i = 0; i < group_watches->len;)
+    {
+      GroupWatch *gw = g_ptr_array_index (group_watches, i);
+      GroupWatch copy;
+
+      if (!group_is_empty (gw->pgid))
+        {
+          if (now - gw->since < GROUP_GIVE_UP_US)
+            {
+              kill (-gw->pgid, SIGKILL);
+              i++;
+              continue;
+            }
+          g_message ("Process group %d did not empty after SIGKILL; giving up on it",
+                     (int) gw->pgid);
+        }
+
+      copy = *gw;
+      g_ptr_array_remove_index (group_watches, i);
+      copy.func (copy.pgid, copy.user_data);
+      /* The callback may have changed the array: start over. */
+      i = 0;
+    }
+
+  /* Members of a killed group are normally our descendants and reported by
+   * SIGCHLD; the timer only covers those that are not (or not yet). It runs
+   * only while a stop waits for a group, backing off, never while idle. */
+  if (group_watches->len == 0)
+    {
+      g_clear_handle_id (&group_timer, g_source_remove);
+      group_timer_ms = 0;
+    }
+  else if (group_timer == 0)
+    {
+      group_timer_ms = CLAMP (group_timer_ms * 2, 5, 500);
+      group_timer = g_timeout_add (group_timer_ms, on_group_timer, NULL);
+    }
+}
+
+gboolean
+pm_reaper_init (GError **error)
+{
+  sigset_t mask;
+
+  g_return_val_if_fail (signal_fd < 0, FALSE);
+
+  sigemptyset (&mask);
+  sigaddset (&mask, SIGCHLD);
+  if (sigprocmask (SIG_BLOCK, &mask, NULL) < 0)
+    {
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno),
+                   "sigprocmask: %s", g_strerror (errno));
+      return FALSE;
+    }
+
+  signal_fd = signalfd (-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+  if (signal_fd < 0)
+    {
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (errno),
+                   "signalfd: %s", g_strerror (errno));
+      return FALSE;
+    }
+
+  /* Orphaned descendants of our children come to us, not to init: they are
+   * reaped here, and a stop can wait for a whole group. */
+  if (prctl (PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+    g_debug ("PR_SET_CHILD_SUBREAPER: %s", g_strerror (errno));
+
+  exit_watches = g_hash_table_new_full (NULL, NULL, NULL, g_free);
+  group_watches = g_ptr_array_new_with_free_func (g_free);
+  signal_source = g_unix_fd_add (signal_fd, G_IO_IN, on_sigchld, NULL);
+
+  /* Children may have exited before we listened. */
+  reap_all ();
+  return TRUE;
+}
+
+void
+pm_reaper_shutdown (void)
+{
+  if (signal_fd < 0)
+    return;
+  g_clear_handle_id (&signal_source, g_source_remove);
+  g_clear_handle_id (&group_timer, g_source_remove);
+  g_clear_handle_id (&group_idle, g_source_remove);
+  g_clear_pointer (&exit_watches, g_hash_table_unref);
+  g_clear_pointer (&group_watches, g_ptr_array_unref);
+  close (signal_fd);
+  signal_fd = -1;
+}
+
+void
+pm_reaper_child_setup (void)
+{
+  sigset_t empty;
+
+  sigemptyset (&empty);
+  sigprocmask (SIG_SETMASK, &empty, NULL);
+  signal (SIGPIPE, SIG_DFL);
+}
+
+void
+pm_reaper_watch (pid_t            pid,
+                 PmReaperExitFunc func,
+                 gpointer         user_data)
+{
+  ExitWatch *watch = g_new (ExitWatch, 1);
+
+  g_return_if_fail (exit_watches != NULL);
+
+  watch->func = func;
+  watch->user_data = user_data;
+  g_hash_table_replace (exit_watches, GINT_TO_POINTER (pid), watch);
+}
+
+void
+pm_reaper_unwatch (pid_t pid)
+{
+  if (exit_watches != NULL)
+    g_hash_table_remove (exit_watches, GINT_TO_POINTER (pid));
+}
+
+guint
+pm_reaper_watch_group (pid_t             pgid,
+                       PmReaperGroupFunc func,
+                       gpointer          user_data)
+{
+  GroupWatch *gw = g_new (GroupWatch, 1);
+
+  g_return_val_if_fail (group_watches != NULL, 0);
+
+  gw->handle = next_group_handle++;
+  gw->pgid = pgid;
+  gw->since = g_get_monotonic_time ();
+  gw->func = func;
+  gw->user_data = user_data;
+  g_ptr_array_add (group_watches, gw);
+
+  /* Report from the main loop, never from inside the caller. */
+  if (group_idle == 0)
+    group_idle = g_idle_add (on_group_idle, NULL);
+  return gw->handle;
+}
+
+void
+pm_reaper_cancel_group_watch (guint handle)
+{
+  if (group_watches == NULL)
+    return;
+  for (guint i = 0; i < group_watches->len; i++)
+    {
+      GroupWatch *gw = g_ptr_array_index (group_watches, i);
+
+      if (gw->handle == handle)
+        {
+          g_ptr_array_remove_index (group_watches, i);
+          return;
+        }
+    }
+}
+
+guint64
+pm_reaper_get_orphans_reaped (void)
+{
+  return orphans_reaped;
+}

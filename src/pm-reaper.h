@@ -1,0 +1,52 @@
+/* pm-reaper.h — the daemon's one reaper of child processes.
+ *
+ * SIGCHLD is blocked and read from a signalfd on the main loop. The daemon is
+ * a child subreaper, so it also inherits every orphaned descendant of its
+ * children: all of them are reaped here, and no zombie is ever left. For a
+ * watched child, whatever is left in its process group is sent SIGKILL while
+ * the child is still a zombie — so the group id cannot have been reused —
+ * and only then is the child reaped and its watcher told.
+ */
+#pragma once
+
+#include <glib.h>
+#include <sys/types.h>
+
+G_BEGIN_DECLS
+
+/* @exit_code is the exit status, or -1 when a signal ended the child;
+ * @term_signal is that signal, or 0. */
+typedef void (*PmReaperExitFunc) (pid_t    pid,
+                                  int      exit_code,
+                                  int      term_signal,
+                                  gpointer user_data);
+
+/* Called when no process is left in the group. */
+typedef void (*PmReaperGroupFunc) (pid_t    pgid,
+                                   gpointer user_data);
+
+/* Must be called before any thread is started (it blocks SIGCHLD for the
+ * whole process). */
+gboolean pm_reaper_init             (GError          **error);
+void     pm_reaper_shutdown         (void);
+
+/* Restores what a child should start with: an empty signal mask and default
+ * dispositions. For child-setup functions (async-signal-safe). */
+void     pm_reaper_child_setup      (void);
+
+void     pm_reaper_watch            (pid_t             pid,
+                                     PmReaperExitFunc  func,
+                                     gpointer          user_data);
+void     pm_reaper_unwatch          (pid_t             pid);
+
+/* Calls @func once process group @pgid is empty (at once, from an idle, if
+ * it already is). Returns a handle for pm_reaper_cancel_group_watch(). */
+guint    pm_reaper_watch_group      (pid_t             pgid,
+                                     PmReaperGroupFunc func,
+                                     gpointer          user_data);
+void     pm_reaper_cancel_group_watch (guint           handle);
+
+/* How many pids are reaped that nobody watched (adopted orphans). */
+guint64  pm_reaper_get_orphans_reaped (void);
+
+G_END_DECLS

@@ -1,0 +1,324 @@
+/* pm-spawn.c — starting one child.
+ *
+ * Paths are checked before forking so that a client gets "Script “/x”: No
+ * such file or directory" rather than an exec error from deep inside GLib.
+ * The child leads its own process group (a service is its whole group), dies
+ * with the daemon (PR_SET_PDEATHSIG), reads /dev/null, and writes into two
+ * pipes the daemon reads line by line.
+ */
+#include "config.h"
+
+#define G_LOG_DOMAIN "pm-spawn"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gio/gio.h>
+#include <glib/gi18n.h>
+
+#include "pm-error.h"
+#include "pm-reaper.h"
+#include "pm-spawn.h"
+
+/* Where node looks for its IPC channel, as child_process.fork() sets it up. */
+#define NODE_CHANNEL_TARGET_FD 3
+
+static pid_t daemon_pid;
+
+char *
+pm_spawn_resolve_cwd (const PmOptions *opts)
+{
+  if (opts->cwd != NULL)
+    return g_canonicalize_filename (opts->cwd, "/");
+  return g_get_current_dir ();
+}
+
+char *
+pm_spawn_resolve_path (const char *path,
+                       const char *cwd)
+{
+  return g_canonicalize_filename (path, cwd);
+}
+
+char *
+pm_spawn_find_program (const char *program,
+                       const char *path_env)
+{
+  g_auto(GStrv) dirs = NULL;
+
+  if (path_env == NULL || *path_env == '\0')
+    return NULL;
+
+  dirs = g_strsplit (path_env, ":", -1);
+  for (char **dir = dirs; *dir; dir++)
+    {
+      g_autofree char *candidate = NULL;
+
+      /* An empty PATH entry means the current directory, which for a
+       * daemon means nothing useful: skip it rather than guess. */
+      if (**dir == '\0')
+        continue;
+      candidate = g_build_filename (*dir, program, NULL);
+      if (g_file_test (candidate, G_FILE_TEST_IS_EXECUTABLE) &&
+          !g_file_test (candidate, G_FILE_TEST_IS_DIR))
+        return g_steal_pointer (&candidate);
+    }
+  return NULL;
+}
+
+static gboolean
+spawn_failed (GError    **error,
+              const char *what,
+              const char *path,
+              int         errsv)
+{
+  g_set_error (error, PM_ERROR, PM_ERROR_SPAWN_FAILED,
+               "%s “%s”: %s", what, path, g_strerror (errsv));
+  return FALSE;
+}
+
+static gboolean
+check_cwd (const char *cwd,
+           GError    **error)
+{
+  struct stat st;
+
+  if (stat (cwd, &st) < 0)
+    return spawn_failed (error, _("Working directory"), cwd, errno);
+  if (!S_ISDIR (st.st_mode))
+    return spawn_failed (error, _("Working directory"), cwd, ENOTDIR);
+  return TRUE;
+}
+
+static gboolean
+check_file (const char *what,
+            const char *path,
+            int         mode,
+            GError    **error)
+{
+  struct stat st;
+
+  if (stat (path, &st) < 0)
+    return spawn_failed (error, what, path, errno);
+  if (S_ISDIR (st.st_mode))
+    return spawn_failed (error, what, path, EISDIR);
+  if (access (path, mode) < 0)
+    return spawn_failed (error, what, path, errno);
+  return TRUE;
+}
+
+static char **
+build_environment (const PmOptions *opts,
+                   PmProgramKind    kind,
+                   guint            id)
+{
+  char **envp = opts->clear_env ? g_new0 (char *, 1) : g_get_environ ();
+  char id_str[16];
+
+  for (char **kv = opts->env; *kv; kv++)
+    {
+      const char *eq = strchr (*kv, '=');
+      g_autofree char *key = g_strndup (*kv, eq - *kv);
+
+      envp = g_environ_setenv (envp, key, eq + 1, TRUE);
+    }
+
+  g_snprintf (id_str, sizeof id_str, "%u", id);
+  envp = g_environ_setenv (envp, "ELIFE_PM_ID", id_str, TRUE);
+  envp = g_environ_setenv (envp, "ELIFE_PM_NAME", opts->name, TRUE);
+
+  if (kind == PM_PROGRAM_PYTHON)
+    envp = g_environ_setenv (envp, "PYTHONUNBUFFERED", "1", TRUE);
+  if (kind == PM_PROGRAM_NODE)
+    {
+      envp = g_environ_setenv (envp, "NODE_CHANNEL_FD",
+                               G_STRINGIFY (NODE_CHANNEL_TARGET_FD), TRUE);
+      envp = g_environ_setenv (envp, "NODE_CHANNEL_SERIALIZATION_MODE", "json", TRUE);
+    }
+  return envp;
+}
+
+static char *
+resolve_interpreter (const PmOptions *opts,
+                     PmProgramKind    kind,
+                     const char      *cwd,
+                     char           **envp,
+                     GError         **error)
+{
+  const char *program = opts->interpreter;
+  const char *path_env;
+  char *found;
+
+  if (program == NULL)
+    {
+      if (kind == PM_PROGRAM_NODE)
+        program = "node";
+      else if (kind == PM_PROGRAM_PYTHON)
+        program = "python3";
+      else
+        return NULL;
+    }
+
+  if (strchr (program, '/') != NULL)
+    {
+      g_autofree char *path = pm_spawn_resolve_path (program, cwd);
+
+      if (!check_file (_("Interpreter"), path, X_OK, error))
+        return NULL;
+      return g_steal_pointer (&path);
+    }
+
+  /* The child's own PATH decides, as it would in a shell. */
+  path_env = g_environ_getenv (envp, "PATH");
+  if (path_env == NULL)
+    path_env = g_getenv ("PATH");
+  found = pm_spawn_find_program (program, path_env);
+  if (found == NULL)
+    g_set_error (error, PM_ERROR, PM_ERROR_SPAWN_FAILED,
+                 _("Interpreter “%s” not found in PATH “%s”"),
+                 program, path_env ? path_env : "");
+  return found;
+}
+
+static void
+child_setup (gpointer user_data)
+{
+  /* Async-signal-safe only: we are between fork and exec. */
+  pm_reaper_child_setup ();
+  setpgid (0, 0);
+  prctl (PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  /* The daemon may have died before PDEATHSIG was armed. */
+  if (getppid () != daemon_pid)
+    _exit (127);
+}
+
+static gboolean
+make_pipe (int     fds[2],
+           GError **error)
+{
+  if (pipe2 (fds, O_CLOEXEC) < 0)
+    return spawn_failed (error, _("Pipe"), "", errno);
+  /* Our end never blocks the main loop. */
+  fcntl (fds[0], F_SETFL, O_NONBLOCK);
+  return TRUE;
+}
+
+static void
+close_fd (int *fd)
+{
+  if (*fd >= 0)
+    {
+      close (*fd);
+      *fd = -1;
+    }
+}
+
+gboolean
+pm_spawn (const PmOptions *opts,
+          const char      *cwd,
+          const char      *script,
+          guint            id,
+          PmSpawned       *out,
+          GError         **error)
+{
+  PmProgramKind kind = pm_program_kind_for (script);
+  g_auto(GStrv) envp = NULL;
+  g_autofree char *interpreter = NULL;
+  g_autoptr(GPtrArray) argv = NULL;
+  g_autoptr(GError) local_error = NULL;
+  int out_pipe[2] = { -1, -1 };
+  int err_pipe[2] = { -1, -1 };
+  int ipc[2] = { -1, -1 };
+  int target_fd = NODE_CHANNEL_TARGET_FD;
+  GPid pid = 0;
+  gboolean ok;
+
+  if (daemon_pid == 0)
+    daemon_pid = getpid ();
+
+  if (!check_cwd (cwd, error))
+    return FALSE;
+
+  envp = build_environment (opts, kind, id);
+
+  if (kind == PM_PROGRAM_EXEC && opts->interpreter == NULL)
+    {
+      if (!check_file (_("Script"), script, X_OK, error))
+        return FALSE;
+    }
+  else
+    {
+      if (!check_file (_("Script"), script, R_OK, error))
+        return FALSE;
+      interpreter = resolve_interpreter (opts, kind, cwd, envp, error);
+      if (interpreter == NULL)
+        return FALSE;
+    }
+
+  argv = g_ptr_array_new ();
+  if (interpreter != NULL)
+    g_ptr_array_add (argv, interpreter);
+  g_ptr_array_add (argv, (char *) script);
+  for (char **arg = opts->args; *arg; arg++)
+    g_ptr_array_add (argv, *arg);
+  g_ptr_array_add (argv, NULL);
+
+  if (!make_pipe (out_pipe, error) || !make_pipe (err_pipe, error))
+    goto fail;
+
+  if (kind == PM_PROGRAM_NODE &&
+      socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ipc) < 0)
+    {
+      spawn_failed (error, _("IPC channel"), script, errno);
+      goto fail;
+    }
+
+  ok = g_spawn_async_with_pipes_and_fds (cwd,
+                                         (const char * const *) argv->pdata,
+                                         (const char * const *) envp,
+                                         G_SPAWN_DO_NOT_REAP_CHILD,
+                                         child_setup, NULL,
+                                         -1, out_pipe[1], err_pipe[1],
+                                         ipc[1] >= 0 ? &ipc[1] : NULL,
+                                         ipc[1] >= 0 ? &target_fd : NULL,
+                                         ipc[1] >= 0 ? 1 : 0,
+                                         &pid, NULL, NULL, NULL,
+                                         &local_error);
+  if (!ok)
+    {
+      g_set_error (error, PM_ERROR, PM_ERROR_SPAWN_FAILED,
+                   _("Could not start “%s”: %s"),
+                   (const char *) argv->pdata[0], local_error->message);
+      goto fail;
+    }
+
+  /* Both sides set the group, so it exists whichever runs first. */
+  setpgid (pid, pid);
+
+  close_fd (&out_pipe[1]);
+  close_fd (&err_pipe[1]);
+  close_fd (&ipc[1]);
+  if (ipc[0] >= 0)
+    fcntl (ipc[0], F_SETFL, O_NONBLOCK);
+
+  out->pid = pid;
+  out->stdout_fd = out_pipe[0];
+  out->stderr_fd = err_pipe[0];
+  out->ipc_fd = ipc[0];
+  return TRUE;
+
+fail:
+  close_fd (&out_pipe[0]);
+  close_fd (&out_pipe[1]);
+  close_fd (&err_pipe[0]);
+  close_fd (&err_pipe[1]);
+  close_fd (&ipc[0]);
+  close_fd (&ipc[1]);
+  return FALSE;
+}

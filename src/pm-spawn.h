@@ -1,0 +1,39 @@
+/* pm-spawn.h — starting one child: paths resolved and checked, argv and
+ * environment built, pipes and the node IPC channel set up.
+ */
+#pragma once
+
+#include <glib.h>
+#include <sys/types.h>
+
+#include "pm-options.h"
+
+G_BEGIN_DECLS
+
+typedef struct
+{
+  pid_t pid;        /* leads its own process group */
+  int   stdout_fd;  /* read ends, non-blocking, close-on-exec */
+  int   stderr_fd;
+  int   ipc_fd;     /* node children: our end of the IPC channel; else -1 */
+} PmSpawned;
+
+/* Absolute script path and cwd, as the Script and Cwd properties show them. */
+char     *pm_spawn_resolve_cwd    (const PmOptions *opts);
+char     *pm_spawn_resolve_path   (const char      *path,
+                                   const char      *cwd);
+
+/* Looks @program up on @path_env (a PATH value); NULL when not found. */
+char     *pm_spawn_find_program   (const char      *program,
+                                   const char      *path_env);
+
+/* Spawns the child for @opts (with @cwd and @script already resolved).
+ * On failure: PM_ERROR_SPAWN_FAILED naming the path and the OS reason. */
+gboolean  pm_spawn                (const PmOptions *opts,
+                                   const char      *cwd,
+                                   const char      *script,
+                                   guint            id,
+                                   PmSpawned       *out,
+                                   GError         **error);
+
+G_END_DECLS
