@@ -22,6 +22,7 @@
 #include "pm-manager.h"
 #include "pm-names.h"
 #include "pm-reaper.h"
+#include "pm-state.h"
 
 typedef struct
 {
@@ -106,6 +107,9 @@ on_name_acquired (GDBusConnection *connection,
 
   daemon->name_acquired = TRUE;
   g_debug ("Owning %s", name);
+  /* Only the owner of the name may clean up after dead instances: a second
+   * daemon that does not get it touches nothing. */
+  pm_state_claim ();
 }
 
 static void
@@ -158,6 +162,9 @@ main (int   argc,
   g_autoptr(GOptionContext) context = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *address = NULL;
+  g_autofree char *state_dir = NULL;
+  g_autofree char *state_key = NULL;
+  g_autofree char *self_exe = NULL;
   gboolean session_bus = FALSE, system_bus = FALSE;
   gboolean replace = FALSE, verbose = FALSE, version = FALSE;
   Daemon daemon = { 0 };
@@ -174,8 +181,15 @@ main (int   argc,
       N_("Print debugging messages"), NULL },
     { "version", 0, 0, G_OPTION_ARG_NONE, &version,
       N_("Print the version and exit"), NULL },
+    { "state-dir", 0, 0, G_OPTION_ARG_FILENAME, &state_dir,
+      N_("Where to record children for cleanup after a crash "
+         "(default: $XDG_RUNTIME_DIR/elife-pm, /run/elife-pm with --system)"), N_("DIR") },
     { NULL }
   };
+
+  /* The watchdog is this binary too: a few KiB, no GLib main loop. */
+  if (argc == 2 && g_str_equal (argv[1], "--watchdog"))
+    return pm_state_watchdog_main (3);
 
   setlocale (LC_ALL, "");
   bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
@@ -218,6 +232,24 @@ main (int   argc,
   /* Register the D-Bus error names before anyone can be answered. */
   (void) PM_ERROR;
 
+  if (state_dir == NULL)
+    state_dir = system_bus ? g_strdup ("/run/elife-pm")
+                           : g_build_filename (g_get_user_runtime_dir (), "elife-pm", NULL);
+  if (address != NULL)
+    {
+      g_autofree char *sum = g_compute_checksum_for_string (G_CHECKSUM_SHA256, address, -1);
+      state_key = g_strdup_printf ("address-%.16s", sum);
+    }
+  else
+    state_key = g_strdup (system_bus ? "system" : "session");
+  pm_state_init (state_dir, state_key);
+  self_exe = g_file_read_link ("/proc/self/exe", NULL);
+  if (!pm_state_start_watchdog (self_exe ? self_exe : "/proc/self/exe", &error))
+    {
+      g_message ("No watchdog: %s", error->message);
+      g_clear_error (&error);
+    }
+
   daemon.connection = connect_bus (address, system_bus, &error);
   if (daemon.connection == NULL)
     {
@@ -256,6 +288,7 @@ main (int   argc,
   g_clear_object (&daemon.connection);
   g_clear_pointer (&daemon.loop, g_main_loop_unref);
   pm_log_shutdown ();
+  pm_state_shutdown ();
   pm_reaper_shutdown ();
   return daemon.exit_status;
 }

@@ -28,6 +28,7 @@
 #include "pm-process.h"
 #include "pm-reaper.h"
 #include "pm-spawn.h"
+#include "pm-state.h"
 
 /* What the "PM2 for Electron" module sends its node children on stop. */
 #define STOPPING_MESSAGE "{\"stopping\":true}\n"
@@ -307,6 +308,7 @@ on_child_exit (pid_t    pid,
 static void
 process_gone (PmProcess *self)
 {
+  pm_state_remove (self->pgid);
   self->pgid = 0;
   self->gone = TRUE;
   ipc_close (self);
@@ -341,6 +343,7 @@ pm_process_spawn (PmProcess *self,
     self->ipc_source = g_unix_fd_add (self->ipc_fd, G_IO_IN, on_ipc_readable, self);
   pm_log_client_attach (self->log, child.stdout_fd, child.stderr_fd);
 
+  pm_state_add (child.pid);
   /* Held until the child and its group are gone. */
   pm_reaper_watch (child.pid, on_child_exit, g_object_ref (self));
 

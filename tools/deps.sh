@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what elife-pm needs to build and test on Debian 12, if missing.
+set -euo pipefail
+
+packages=(meson ninja-build pkg-config gcc libglib2.0-dev libglib2.0-dev-bin
+          gettext dbus-daemon dbus-bin python3 nodejs npm procps)
+[ "${ELIFE_PM_VALGRIND:-0}" = 1 ] && packages+=(valgrind)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# node/npm may come from elsewhere than Debian (e.g. nodesource): accept them.
+if command -v node >/dev/null && command -v npm >/dev/null; then
+  filtered=()
+  for p in "${missing[@]}"; do
+    case "$p" in nodejs|npm) ;; *) filtered+=("$p") ;; esac
+  done
+  missing=("${filtered[@]+"${filtered[@]}"}")
+fi
+# python3 may come from elsewhere too.
+if command -v python3 >/dev/null; then
+  filtered=()
+  for p in "${missing[@]+"${missing[@]}"}"; do
+    [ "$p" = python3 ] || filtered+=("$p")
+  done
+  missing=("${filtered[@]+"${filtered[@]}"}")
+fi
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "Installing: ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

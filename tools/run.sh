@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs elife-pmd in the foreground on
+# the session bus. Without a session bus, starts a private one and prints
+# the address to use with `busctl --address=…` or `gdbus … --address …`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+tools/deps.sh
+[ -f build/build.ninja ] || meson setup build
+meson compile -C build
+
+if [ -z "${DBUS_SESSION_BUS_ADDRESS:-}" ]; then
+  tmp=$(mktemp -d)
+  cat > "$tmp/bus.conf" <<CONF
+<busconfig>
+  <type>session</type>
+  <listen>unix:dir=$tmp</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+CONF
+  exec 3> "$tmp/address"
+  dbus-daemon --config-file="$tmp/bus.conf" --nofork --print-address=3 &
+  bus_pid=$!
+  exec 3>&-
+  trap 'kill "$bus_pid" 2>/dev/null; rm -rf "$tmp"' EXIT
+  for _ in $(seq 100); do [ -s "$tmp/address" ] && break; sleep 0.05; done
+  export DBUS_SESSION_BUS_ADDRESS=$(head -n1 "$tmp/address")
+  echo "No session bus: started a private one. Use it with:"
+  echo "  busctl --address=$DBUS_SESSION_BUS_ADDRESS list"
+  echo "  export DBUS_SESSION_BUS_ADDRESS='$DBUS_SESSION_BUS_ADDRESS'"
+  build/src/elife-pmd --session "$@" &
+  pmd=$!
+  trap 'kill -TERM "$pmd" 2>/dev/null; wait "$pmd"; kill "$bus_pid" 2>/dev/null; rm -rf "$tmp"' EXIT INT TERM
+  wait "$pmd"
+else
+  exec build/src/elife-pmd --session "$@"
+fi
