@@ -96,6 +96,7 @@ static PmLogWriter *stdout_writer;
 static guint8      *read_buf;       /* shared by every stream */
 
 static void writer_flush (PmLogWriter *self);
+static void writer_final_flush (PmLogWriter *self);
 
 /* ---- time stamps ------------------------------------------------------ */
 
@@ -499,16 +500,8 @@ pm_log_writer_unref (PmLogWriter *self)
   if (!g_atomic_ref_count_dec (&self->ref))
     return;
 
-  /* The last process using the file is gone: what it wrote still goes out
-   * (a blocking last attempt). */
-  if (self->buf != NULL)
-    {
-      g_clear_handle_id (&self->out_watch, g_source_remove);
-      if (self->fd >= 0)
-        fcntl (self->fd, F_SETFL, fcntl (self->fd, F_GETFL) & ~O_NONBLOCK);
-      self->use_send = FALSE;
-      writer_flush (self);
-    }
+  /* The last process using the file is gone: what it wrote still goes out. */
+  writer_final_flush (self);
   g_clear_handle_id (&self->flush_timer, g_source_remove);
   g_clear_handle_id (&self->out_watch, g_source_remove);
   g_clear_pointer (&self->buf, g_byte_array_unref);
@@ -608,10 +601,38 @@ pm_log_flush_all (void)
     writer_flush (stdout_writer);
 }
 
+/* Last words: waits for slow readers rather than dropping what was
+ * accepted, and breaks the writer ↔ client references. */
+static void
+writer_final_flush (PmLogWriter *self)
+{
+  g_clear_handle_id (&self->out_watch, g_source_remove);
+  if (self->fd >= 0)
+    fcntl (self->fd, F_SETFL, fcntl (self->fd, F_GETFL) & ~O_NONBLOCK);
+  self->use_send = FALSE;
+  /* Twice: a recovered writer appends its "lines lost" reports. */
+  writer_flush (self);
+  writer_flush (self);
+  g_clear_handle_id (&self->flush_timer, g_source_remove);
+  segments_clear (self);
+  g_clear_pointer (&self->buf, g_byte_array_unref);
+  for (guint i = 0; i < self->lossy->len; i++)
+    pm_log_client_unref (g_ptr_array_index (self->lossy, i));
+  g_ptr_array_set_size (self->lossy, 0);
+}
+
 void
 pm_log_shutdown (void)
 {
-  pm_log_flush_all ();
+  if (writers != NULL)
+    {
+      g_autoptr(GPtrArray) all = all_writers ();
+
+      for (guint i = 0; i < all->len; i++)
+        writer_final_flush (g_ptr_array_index (all, i));
+    }
+  if (stdout_writer != NULL)
+    writer_final_flush (stdout_writer);
   g_clear_pointer (&read_buf, g_free);
 }
 
