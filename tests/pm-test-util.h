@@ -1,0 +1,175 @@
+/* pm-test-util.h — harness for the integration tests: a private bus, the real
+ * elife-pmd on it, a recorder of its signals and of its stdout, and helpers
+ * that wait on the main context with a timeout instead of sleeping. */
+#pragma once
+
+#include <gio/gio.h>
+#include <sys/types.h>
+
+G_BEGIN_DECLS
+
+#define PM_TEST_BUS_NAME      "org.elife.ProcessManager"
+#define PM_TEST_PATH          "/org/elife/ProcessManager"
+#define PM_TEST_IFACE         "org.elife.ProcessManager"
+#define PM_TEST_PROCESS_IFACE "org.elife.ProcessManager.Process"
+#define PM_TEST_ERROR_NOT_FOUND    "org.elife.ProcessManager.Error.NotFound"
+#define PM_TEST_ERROR_SPAWN_FAILED "org.elife.ProcessManager.Error.SpawnFailed"
+#define PM_TEST_ERROR_INVALID_ARGS "org.freedesktop.DBus.Error.InvalidArgs"
+
+/* The version meson gives the project (meson.build: version). */
+#define PM_TEST_EXPECTED_VERSION "0.1.0"
+
+/* Default timeout for a method call or a wait, in milliseconds. */
+#define PM_TEST_TIMEOUT_MS 10000
+
+/* One signal seen on the bus. */
+typedef struct
+{
+  gint64 time_us;       /* g_get_monotonic_time () when it was dispatched */
+  gchar *signal;        /* "Started", "Stopping", "Exited", "PropertiesChanged", ... */
+  gchar *path;          /* object path it was emitted on */
+  guint32 id;
+  gchar *name;
+  guint32 pid;
+  gint32 exit_code;     /* Exited only */
+  gint32 term_signal;   /* Exited only */
+  GVariant *params;     /* the whole parameters tuple */
+} PmSignal;
+
+/* One line the daemon printed on its stdout. */
+typedef struct
+{
+  gint64 time_us;
+  gchar *text;
+} PmLine;
+
+typedef struct
+{
+  GTestDBus *bus;
+  gchar *address;
+  GDBusConnection *conn;
+  GSubprocess *daemon;
+  gboolean daemon_exited;
+  gint daemon_wait_status;        /* g_subprocess_get_status once exited */
+  GDataInputStream *daemon_stdout;
+  GCancellable *cancellable;
+  gboolean stdout_eof;
+  gchar *tmpdir;                  /* removed on teardown */
+  GPtrArray *signals;             /* PmSignal* */
+  GPtrArray *lines;               /* PmLine* */
+  GArray *pids;                   /* pid_t the test learned: asserted dead at teardown */
+  guint sub_manager;
+  guint sub_props;
+  guint sub_objmgr;
+} PmFixture;
+
+/* Call from main () after g_test_init (): sets up the per-case isolation. */
+void pm_test_init (void);
+
+/* Register a case: it runs in its own subprocess with a fresh bus and daemon,
+ * so one failing case neither aborts the others nor leaks processes. */
+typedef void (*PmTestFunc) (PmFixture *f, gconstpointer data);
+void pm_test_add (const char *path, PmTestFunc func, gconstpointer data);
+
+/* Fixture life cycle (pm_test_add does both). */
+PmFixture *pm_fixture_new (void);
+void pm_fixture_free (PmFixture *f);
+/* SIGTERM to the daemon, wait for it to exit 0 (asserted). Idempotent. */
+void pm_fixture_stop_daemon (PmFixture *f);
+
+/* Iterate the default main context until cond(data) is true or timeout_ms
+ * passes; returns whether cond became true. */
+typedef gboolean (*PmCondFunc) (gpointer data);
+gboolean pm_wait_for (PmCondFunc cond, gpointer data, guint timeout_ms);
+/* Iterate the main context for ms milliseconds (for "nothing happens" checks). */
+void pm_iterate_for (guint ms);
+
+/* Method calls, with a timeout, main-context driven (signals keep being
+ * recorded with accurate times while waiting for the reply). */
+GVariant *pm_call_full (PmFixture *f, const char *path, const char *iface,
+                        const char *method, GVariant *params,
+                        const GVariantType *reply_type, guint timeout_ms,
+                        GError **error);
+GVariant *pm_call (PmFixture *f, const char *method, GVariant *params,
+                   const char *reply_type, GError **error);
+
+/* A call whose reply is awaited later (e.g. to look at a process while it
+ * is being stopped). pm_call_end waits for the reply and frees the handle. */
+typedef struct _PmPendingCall PmPendingCall;
+PmPendingCall *pm_call_begin (PmFixture *f, const char *path, const char *iface,
+                              const char *method, GVariant *params,
+                              const char *reply_type);
+gboolean pm_call_is_done (PmPendingCall *call);
+/* g_get_monotonic_time () when the reply arrived (0 while pending). */
+gint64 pm_call_reply_time (PmPendingCall *call);
+GVariant *pm_call_end (PmPendingCall *call, GError **error);
+
+/* a{sv} options from g_variant_new_parsed () text, e.g.
+ * pm_opts ("{'script': <%s>, 'stopTimeout': <uint32 300>}", path). */
+GVariant *pm_opts (const char *format, ...);
+
+/* Start; returns the id, or 0 with error set. */
+guint32 pm_start (PmFixture *f, GVariant *opts, GError **error);
+/* Start, assert success, wait for its Started signal; returns id, *pid_out. */
+guint32 pm_start_ok (PmFixture *f, GVariant *opts, guint32 *pid_out);
+guint32 pm_stop (PmFixture *f, const char *name, GError **error);
+guint32 pm_restart (PmFixture *f, const char *name, GError **error);
+guint32 pm_stop_all (PmFixture *f, GError **error);
+/* List as a(ususu), owned by the caller. */
+GVariant *pm_list (PmFixture *f);
+/* Number of entries in List; and the state and pid of one id (NULL/0 if not listed). */
+guint pm_list_count (PmFixture *f);
+gboolean pm_list_lookup (PmFixture *f, guint32 id, gchar **name, guint32 *pid,
+                         gchar **state, guint32 *restarts);
+/* GetManagedObjects reply a{oa{sa{sv}}}. */
+GVariant *pm_managed_objects (PmFixture *f);
+
+gchar *pm_process_path (guint32 id);
+/* Properties.Get on a process object; NULL with error when it fails. */
+GVariant *pm_get_property (PmFixture *f, guint32 id, const char *prop, GError **error);
+gchar *pm_get_string (PmFixture *f, guint32 id, const char *prop);
+guint32 pm_get_uint (PmFixture *f, guint32 id, const char *prop);
+gint32 pm_get_int (PmFixture *f, guint32 id, const char *prop);
+
+/* Signals. `id` 0 matches any id. The index form returns the index in
+ * f->signals at or after `from`, -1 when none. */
+gint pm_find_signal (PmFixture *f, guint from, const char *signal, guint32 id);
+PmSignal *pm_wait_for_signal (PmFixture *f, const char *signal, guint32 id,
+                              guint timeout_ms);
+/* Wait for the n-th (1-based) signal of that kind for that id. */
+PmSignal *pm_wait_for_nth_signal (PmFixture *f, const char *signal, guint32 id,
+                                  guint n, guint timeout_ms);
+guint pm_count_signals (PmFixture *f, const char *signal, guint32 id);
+
+/* Daemon stdout. Waits for a line exactly equal to `text`. */
+gboolean pm_wait_for_line (PmFixture *f, const char *text, guint timeout_ms);
+gboolean pm_has_line (PmFixture *f, const char *text);
+
+/* Processes. */
+gboolean pm_pid_alive (pid_t pid);
+void pm_track_pid (PmFixture *f, pid_t pid);
+gboolean pm_wait_pid_dead (pid_t pid, guint timeout_ms);
+
+/* Files in the fixture's temp dir. */
+gchar *pm_tmp_path (PmFixture *f, const char *name);
+gboolean pm_wait_for_file (const char *path, guint timeout_ms);
+/* Reads a file written by a child; NULL when missing. */
+gchar *pm_read_file (const char *path);
+/* Reads a pid written by a child (waits for the file). */
+pid_t pm_read_pid_file (const char *path, guint timeout_ms);
+/* Writes a script into the temp dir with the given mode; returns its path. */
+gchar *pm_write_script (PmFixture *f, const char *name, const char *text, int mode);
+/* tests/data/NAME */
+const gchar *pm_data_file (const char *name);
+
+/* Assertion helpers. */
+#define pm_assert_remote_error(err, dbus_name)                                   \
+  G_STMT_START {                                                                \
+    g_assert_nonnull (err);                                                     \
+    g_autofree gchar *_remote = g_dbus_error_get_remote_error (err);            \
+    if (g_strcmp0 (_remote, (dbus_name)) != 0)                                  \
+      g_error ("expected D-Bus error %s, got %s: %s", (dbus_name),              \
+               _remote ? _remote : "(none)", (err)->message);                    \
+  } G_STMT_END
+
+G_END_DECLS
