@@ -50,7 +50,7 @@ typedef struct
 {
   PmLogClient    *client;  /* not owned: the client owns its streams */
   int             fd;
-  guint           source;
+  GSource        *source;  /* NULL while paused or closed */
   gboolean        paused;
   PmLineAssembler lines;
   PmAnsiStripper  ansi;
@@ -66,6 +66,7 @@ struct _PmLogWriter
   GByteArray     *buf;          /* NULL while nothing is pending */
   gsize           off;          /* bytes of buf already written */
   gboolean        mid_line;     /* the file ends inside a line (after an error) */
+  gsize           torn_bytes;   /* ... and holds this much of it */
   GArray         *segments;     /* of Segment: who owns the pending lines */
   guint           flush_timer;
   guint           out_watch;    /* waiting for POLLOUT after EAGAIN */
@@ -97,6 +98,7 @@ static guint8      *read_buf;       /* shared by every stream */
 
 static void writer_flush (PmLogWriter *self);
 static void writer_final_flush (PmLogWriter *self);
+static void stream_watch (Stream *stream);
 
 /* ---- time stamps ------------------------------------------------------ */
 
@@ -147,9 +149,8 @@ writer_resume_readers (PmLogWriter *self)
       Stream *stream = g_ptr_array_steal_index_fast (self->paused, self->paused->len - 1);
 
       stream->paused = FALSE;
-      if (stream->source != 0)
-        g_source_modify_unix_fd (g_main_context_find_source_by_id (NULL, stream->source),
-                                 NULL, G_IO_IN);
+      if (stream->fd >= 0)
+        stream_watch (stream);
     }
 }
 
@@ -209,37 +210,57 @@ count_lost (PmLogWriter *self,
     }
 }
 
-/* A write failed for good (ENOSPC, EIO, ...): what was written of a line is
- * completed later, so the file never holds a torn line; the whole lines
- * after it are dropped and counted. The daemon never spins on this: the
- * next attempt is the next batch. */
+/* A write failed for good (ENOSPC, EIO, ...): the whole lines after the
+ * failure are dropped and counted. A line the failed write cut in two is
+ * taken back out of a regular file (ftruncate), so the file never ends in
+ * half a line even if the disk stays full; where that is not possible (a
+ * pipe), its rest is kept and completes it once writing works again. The
+ * daemon never spins on this: the next attempt is the next batch. */
 static void
 writer_fail (PmLogWriter *self,
              int          errsv)
 {
   GByteArray *buf = self->buf;
-  gsize keep_end = self->off;
-  gboolean in_line = self->off > 0 ? buf->data[self->off - 1] != '\n' : self->mid_line;
+  gsize line_start = self->off;
+  gsize in_file;
+  struct stat st;
 
-  if (in_line)
-    {
-      const guint8 *nl = memchr (buf->data + self->off, '\n', buf->len - self->off);
-
-      keep_end = nl ? (gsize) (nl - buf->data) + 1 : buf->len;
-    }
+  while (line_start > 0 && buf->data[line_start - 1] != '\n')
+    line_start--;
+  in_file = self->off - line_start + (line_start == 0 && self->mid_line ? self->torn_bytes : 0);
 
   if (self->last_errno != errsv)
     g_message ("Cannot write to %s: %s", self->path ? self->path : "standard output",
                g_strerror (errsv));
   self->last_errno = errsv;
 
-  count_lost (self, keep_end, buf->len);
-  segments_clear (self);
+  if (in_file > 0 && fstat (self->fd, &st) == 0 && S_ISREG (st.st_mode) &&
+      (gsize) st.st_size >= in_file && ftruncate (self->fd, st.st_size - in_file) == 0)
+    {
+      count_lost (self, line_start, buf->len);
+      g_byte_array_set_size (buf, 0);
+      self->mid_line = FALSE;
+      self->torn_bytes = 0;
+    }
+  else
+    {
+      const guint8 *nl = NULL;
+      gsize keep_end = self->off;
 
-  memmove (buf->data, buf->data + self->off, keep_end - self->off);
-  g_byte_array_set_size (buf, keep_end - self->off);
+      if (in_file > 0)
+        {
+          nl = memchr (buf->data + self->off, '\n', buf->len - self->off);
+          keep_end = nl ? (gsize) (nl - buf->data) + 1 : buf->len;
+        }
+      count_lost (self, keep_end, buf->len);
+      memmove (buf->data, buf->data + self->off, keep_end - self->off);
+      g_byte_array_set_size (buf, keep_end - self->off);
+      self->mid_line = buf->len > 0;
+      self->torn_bytes = in_file;
+    }
+  segments_clear (self);
   self->off = 0;
-  self->mid_line = buf->len > 0;
+
   if (buf->len == 0)
     g_clear_pointer (&self->buf, g_byte_array_unref);
   else if (self->flush_timer == 0)
@@ -287,6 +308,7 @@ writer_flush (PmLogWriter *self)
     }
 
   self->mid_line = FALSE;
+  self->torn_bytes = 0;
   segments_clear (self);
   self->off = 0;
   g_clear_pointer (&self->buf, g_byte_array_unref);
@@ -294,8 +316,8 @@ writer_flush (PmLogWriter *self)
 
   if (self->last_errno != 0)
     {
-      self->last_errno = 0;
       writer_append_lost_reports (self);
+      self->last_errno = 0;
     }
 }
 
@@ -363,7 +385,7 @@ writer_append_lost_reports (PmLogWriter *self)
       g_autofree char *msg = NULL;
 
       msg = g_strdup_printf ("elife-pmd: %" G_GUINT64_FORMAT " lines lost (%s)",
-                             client->lost_unreported, g_strerror (self->last_errno ? self->last_errno : EIO));
+                             client->lost_unreported, g_strerror (self->last_errno));
       client->lost_unreported = 0;
       client->stamp_len = client->timestamps
         ? format_stamp (client->stamp, sizeof client->stamp) : 0;
@@ -614,11 +636,20 @@ writer_final_flush (PmLogWriter *self)
   writer_flush (self);
   writer_flush (self);
   g_clear_handle_id (&self->flush_timer, g_source_remove);
-  segments_clear (self);
   g_clear_pointer (&self->buf, g_byte_array_unref);
-  for (guint i = 0; i < self->lossy->len; i++)
-    pm_log_client_unref (g_ptr_array_index (self->lossy, i));
-  g_ptr_array_set_size (self->lossy, 0);
+  /* Releasing a client may release its writer (this one): take the arrays
+   * out first. Callers hold a reference while calling this. */
+  {
+    g_autoptr(GArray) segments = g_steal_pointer (&self->segments);
+    g_autoptr(GPtrArray) lossy = g_steal_pointer (&self->lossy);
+
+    self->segments = g_array_new (FALSE, FALSE, sizeof (Segment));
+    self->lossy = g_ptr_array_new ();
+    for (guint i = 0; i < segments->len; i++)
+      pm_log_client_unref (g_array_index (segments, Segment, i).client);
+    for (guint i = 0; i < lossy->len; i++)
+      pm_log_client_unref (g_ptr_array_index (lossy, i));
+  }
 }
 
 void
@@ -628,11 +659,16 @@ pm_log_shutdown (void)
     {
       g_autoptr(GPtrArray) all = all_writers ();
 
+      g_ptr_array_set_free_func (all, (GDestroyNotify) pm_log_writer_unref);
       for (guint i = 0; i < all->len; i++)
-        writer_final_flush (g_ptr_array_index (all, i));
+        writer_final_flush (pm_log_writer_ref (g_ptr_array_index (all, i)));
     }
   if (stdout_writer != NULL)
-    writer_final_flush (stdout_writer);
+    {
+      g_autoptr(PmLogWriter) out = pm_log_writer_ref (stdout_writer);
+
+      writer_final_flush (out);
+    }
   g_clear_pointer (&read_buf, g_free);
 }
 
@@ -673,12 +709,39 @@ stream_finish (Stream *stream)
   pm_line_assembler_finish (&stream->lines, emit_line, client);
 }
 
+static gboolean on_readable (int          fd,
+                             GIOCondition condition,
+                             gpointer     user_data);
+
+static void
+stream_watch (Stream *stream)
+{
+  g_return_if_fail (stream->source == NULL);
+
+  stream->source = g_unix_fd_source_new (stream->fd, G_IO_IN);
+  g_source_set_callback (stream->source, G_SOURCE_FUNC (on_readable), stream, NULL);
+  /* The callback never iterates the main loop, so GLib need not block the
+   * source while dispatching it — blocking costs two wake-ups of the loop
+   * per read, on the hottest path of the daemon. */
+  g_source_set_can_recurse (stream->source, TRUE);
+  g_source_attach (stream->source, NULL);
+}
+
+static void
+stream_unwatch (Stream *stream)
+{
+  if (stream->source == NULL)
+    return;
+  g_source_destroy (stream->source);
+  g_clear_pointer (&stream->source, g_source_unref);
+}
+
 static void
 stream_close (Stream *stream)
 {
   PmLogWriter *writer = stream->client->writer;
 
-  g_clear_handle_id (&stream->source, g_source_remove);
+  stream_unwatch (stream);
   if (stream->paused)
     g_ptr_array_remove_fast (writer->paused, stream);
   stream->paused = FALSE;
@@ -741,7 +804,6 @@ on_readable (int          fd,
       /* The child closed this stream (it may still run). */
       stream_finish (stream);
       writer_schedule (writer);
-      stream->source = 0;
       stream_close (stream);
       return G_SOURCE_REMOVE;
     }
@@ -752,8 +814,8 @@ on_readable (int          fd,
        * pipe. Resumed by writer_resume_readers. */
       stream->paused = TRUE;
       g_ptr_array_add (writer->paused, stream);
-      g_source_modify_unix_fd (g_main_context_find_source_by_id (NULL, stream->source),
-                               NULL, 0);
+      stream_unwatch (stream);
+      return G_SOURCE_REMOVE;
     }
   return G_SOURCE_CONTINUE;
 }
@@ -825,7 +887,7 @@ pm_log_client_attach (PmLogClient *self,
       stream->fd = fds[i];
       pm_line_assembler_init (&stream->lines);
       pm_ansi_stripper_init (&stream->ansi);
-      stream->source = g_unix_fd_add (fds[i], G_IO_IN, on_readable, stream);
+      stream_watch (stream);
       self->streams[i] = stream;
     }
 }

@@ -1,0 +1,358 @@
+#!/usr/bin/env python3
+"""log-throughput.py — how fast elife-pmd writes children's lines to log files.
+
+Issue 4's benchmark (not a test). Builds nothing of the project: it uses
+build/src/elife-pmd as it is (run `ninja -C build` first). It compiles a small
+C producer with `cc` into a temp dir, starts a private dbus-daemon and the
+daemon on it, and measures, in the same run:
+
+  1. one child writing 200 MB of 100-byte lines to its log, timed until the
+     file holds them all, vs the same producer piped through `cat > file`
+     (target: ≥ 0.8× of cat's throughput);
+  2. the same with stripANSI on coloured lines (target ≥ 0.6×);
+  3. 8 children into one file vs 8 producers into 8 cats (target ≥ 0.8×);
+
+plus the daemon's CPU seconds per 100 MB (utime+stime from /proc/PID/stat)
+and its peak RSS (VmHWM from /proc/PID/status).
+
+The table goes to stdout (markdown; bench/run.sh includes it in RESULTS.md)
+and to bench/results/log-throughput.md; progress goes to stderr. Only the
+processes started here are stopped, by PID.
+
+Environment: LT_MB (default 200) total megabytes per case, LT_REPS (3)
+repetitions per case (the median is reported), LT_DIR a directory for the
+files (default: a new temp dir; use it to measure on another file system).
+"""
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+PMD = os.path.join(ROOT, "build", "src", "elife-pmd")
+RESULTS = os.path.join(HERE, "results", "log-throughput.md")
+
+MB = int(os.environ.get("LT_MB", "200"))
+REPS = int(os.environ.get("LT_REPS", "3"))
+LINE = 100
+# The producer's buffer: 10,000 lines of 100 bytes, written with one write()
+# of up to 1 MB at a time, so the producer costs next to nothing.
+BLOCK = 10000 * LINE
+TOTAL = MB * 1000 * 1000 // BLOCK * BLOCK
+# Escape bytes per coloured line (see PRODUCER_C): they go, the text stays.
+ESC_BYTES = 20
+
+PRODUCER_C = r"""
+#include <errno.h>
+#include <time.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum { LINES = 10000, LEN = 100 };
+static char buf[LINES * LEN];
+
+int
+main (int argc, char **argv)
+{
+  long long total = atoll (argv[1]);
+  int colour = argc > 2 && atoi (argv[2]);
+  int id = argc > 3 ? atoi (argv[3]) : 0;
+  const char *go = argc > 4 ? argv[4] : NULL;
+
+  for (int i = 0; i < LINES; i++)
+    {
+      char *l = buf + (size_t) i * LEN;
+      int n;
+
+      /* Coloured: exactly 20 escape bytes a line (7 + 4 + 4 + 5). */
+      if (colour)
+        n = snprintf (l, LEN, "\033[1;3%dmINFO\033[0m \033[2m%02d:%06d\033[22m worker ",
+                      i % 8, id, i);
+      else
+        n = snprintf (l, LEN, "INFO %02d:%06d worker ", id, i);
+      memset (l + n, 'a' + i % 26, LEN - 1 - n);
+      l[LEN - 1] = '\n';
+    }
+  /* Everything is spawned before the clock starts: wait for the signal. */
+  while (go != NULL && access (go, F_OK) != 0)
+    nanosleep (&(struct timespec) { 0, 500000 }, NULL);
+  while (total > 0)
+    {
+      size_t chunk = total < (long long) sizeof buf ? (size_t) total : sizeof buf;
+      size_t off = 0;
+
+      while (off < chunk)
+        {
+          ssize_t w = write (1, buf + off, chunk - off);
+
+          if (w < 0 && errno == EINTR)
+            continue;
+          if (w < 0)
+            return 1;
+          off += (size_t) w;
+        }
+      total -= (long long) chunk;
+    }
+  return 0;
+}
+"""
+
+TMP = None
+STARTED = []        # Popen objects we started (stopped by PID at the end)
+CLK = os.sysconf("SC_CLK_TCK")
+
+
+def log(msg):
+    sys.stderr.write("[log-throughput] %s\n" % msg)
+    sys.stderr.flush()
+
+
+# ---- /proc ---------------------------------------------------------------------
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK
+
+
+def status_kb(pid, field):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+# ---- the bus and the daemon -------------------------------------------------------
+
+def start_bus():
+    bus = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address=1"],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    STARTED.append(bus)
+    addr = bus.stdout.readline().strip()
+    if not addr:
+        raise SystemExit("dbus-daemon gave no address")
+    return addr
+
+
+def gdbus(addr, method, *args, check=True):
+    cmd = ["gdbus", "call", "-a", addr, "-d", "org.elife.ProcessManager",
+           "-o", "/org/elife/ProcessManager", "-m", "org.elife.ProcessManager." + method]
+    cmd += list(args)
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if check and res.returncode != 0:
+        raise SystemExit("gdbus %s failed: %s" % (method, res.stderr.strip()))
+    return res.stdout.strip()
+
+
+def start_daemon(addr):
+    err = open(os.path.join(TMP, "elife-pmd.err"), "w")
+    pmd = subprocess.Popen([PMD, "--address", addr], stdout=subprocess.DEVNULL,
+                           stderr=err, cwd=TMP)
+    STARTED.append(pmd)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        res = subprocess.run(["gdbus", "call", "-a", addr, "-d", "org.freedesktop.DBus",
+                              "-o", "/org/freedesktop/DBus", "-m",
+                              "org.freedesktop.DBus.NameHasOwner", "org.elife.ProcessManager"],
+                             capture_output=True, text=True)
+        if "true" in res.stdout:
+            return pmd
+        if pmd.poll() is not None:
+            raise SystemExit("elife-pmd exited with %s" % pmd.returncode)
+        time.sleep(0.05)
+    raise SystemExit("elife-pmd did not own its name within 10 s")
+
+
+def start_opts(producer, args, logpath, strip):
+    argv = ", ".join("'%s'" % a for a in args)
+    return ("{'script': <'%s'>, 'args': <[%s]>, 'log': <'%s'>, 'restart': <'never'>, "
+            "'stripANSI': <%s>}" % (producer, argv, logpath, "true" if strip else "false"))
+
+
+# ---- measurements ------------------------------------------------------------------
+
+def wait_size(path, size, timeout=300):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if os.stat(path).st_size >= size:
+                return time.monotonic()
+        except FileNotFoundError:
+            pass
+        time.sleep(0.002)
+    have = os.stat(path).st_size if os.path.exists(path) else 0
+    raise SystemExit("%s holds %d of %d bytes after %d s" % (path, have, size, timeout))
+
+
+def new_go():
+    go = os.path.join(TMP, "go")
+    if os.path.exists(go):
+        os.unlink(go)
+    return go
+
+
+def release(go):
+    """Lets every waiting producer write; returns the start time."""
+    time.sleep(0.2)       # every producer and cat is up and waiting
+    t0 = time.monotonic()
+    open(go, "w").close()
+    return t0
+
+
+def run_cat(producer, n, per_child, colour):
+    """n producers, each piped through its own cat into its own file."""
+    outs = [os.path.join(TMP, "cat-%d.log" % i) for i in range(n)]
+    go = new_go()
+    procs = []
+    for i, out in enumerate(outs):
+        f = open(out, "wb")
+        p = subprocess.Popen([producer, str(per_child), str(colour), str(i), go],
+                             stdout=subprocess.PIPE)
+        c = subprocess.Popen(["cat"], stdin=p.stdout, stdout=f)
+        p.stdout.close()
+        f.close()
+        procs += [p, c]
+    t0 = release(go)
+    t = max(wait_size(out, per_child) for out in outs) - t0
+    for p in procs:
+        p.wait()
+    for out in outs:
+        assert os.path.getsize(out) == per_child, out
+        os.unlink(out)
+    return t
+
+
+def run_daemon(addr, pmd, producer, n, per_child, colour, strip):
+    """n children of the daemon, all logging into one file."""
+    out = os.path.join(TMP, "pmd.log")
+    expect = n * per_child
+    if strip:
+        expect = expect * (LINE - ESC_BYTES) // LINE
+    go = new_go()
+    for i in range(n):
+        gdbus(addr, "Start", start_opts(producer, [per_child, colour, i, go], out, strip))
+    cpu0 = cpu_seconds(pmd.pid)
+    t0 = release(go)
+    t1 = wait_size(out, expect)
+    t = t1 - t0
+    # The file must hold exactly that: no more (nothing doubled or left in).
+    time.sleep(0.05)
+    size = os.path.getsize(out)
+    if size != expect:
+        raise SystemExit("%s holds %d bytes, expected %d" % (out, size, expect))
+    if strip:
+        with open(out, "rb") as f:
+            if b"\033" in f.read(4 << 20):
+                raise SystemExit("stripANSI left escape bytes in the log")
+    cpu = cpu_seconds(pmd.pid) - cpu0
+    gdbus(addr, "StopAll")
+    os.unlink(out)
+    return t, cpu
+
+
+def median(xs):
+    return statistics.median(xs)
+
+
+def case(addr, pmd, producer, title, n, colour, strip, target):
+    per_child = TOTAL // n // BLOCK * BLOCK
+    total = per_child * n
+    cats, pms, cpus = [], [], []
+    for r in range(REPS):
+        cats.append(run_cat(producer, n, per_child, colour))
+        t, cpu = run_daemon(addr, pmd, producer, n, per_child, colour, strip)
+        pms.append(t)
+        cpus.append(cpu)
+        log("%s, run %d: cat %.3f s, elife-pmd %.3f s (CPU %.3f s)"
+            % (title, r + 1, cats[-1], t, cpu))
+    tc, tp, cpu = median(cats), median(pms), median(cpus)
+    mb = total / 1e6
+    ratio = tc / tp
+    return {
+        "title": title, "mb": mb, "cat_s": tc, "pmd_s": tp,
+        "cat_mbs": mb / tc, "pmd_mbs": mb / tp, "ratio": ratio, "target": target,
+        "cpu_per_100mb": cpu / (mb / 100), "ok": ratio >= target,
+    }
+
+
+def table(rows, extra):
+    md = ["| case | MB | cat → file | elife-pmd → log | ratio | target | CPU s / 100 MB |",
+          "|---|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        md.append("| %s | %.0f | %.0f MB/s (%.2f s) | %.0f MB/s (%.2f s) | %.2f× %s | ≥ %.1f× | %.3f |"
+                  % (r["title"], r["mb"], r["cat_mbs"], r["cat_s"], r["pmd_mbs"], r["pmd_s"],
+                     r["ratio"], "✓" if r["ok"] else "✗", r["target"], r["cpu_per_100mb"]))
+    md.append("")
+    md += extra
+    return "\n".join(md) + "\n"
+
+
+def main():
+    global TMP
+
+    if not os.access(PMD, os.X_OK):
+        raise SystemExit("%s is missing: run `ninja -C build` first" % PMD)
+    for tool in ("cc", "dbus-daemon", "gdbus", "cat"):
+        if shutil.which(tool) is None:
+            raise SystemExit("%s is needed" % tool)
+
+    TMP = tempfile.mkdtemp(prefix="elife-pm-log-bench-", dir=os.environ.get("LT_DIR"))
+    try:
+        producer = os.path.join(TMP, "producer")
+        with open(producer + ".c", "w") as f:
+            f.write(PRODUCER_C)
+        subprocess.run(["cc", "-O2", "-o", producer, producer + ".c"], check=True)
+
+        addr = start_bus()
+        pmd = start_daemon(addr)
+        rss0 = status_kb(pmd.pid, "VmRSS")
+        log("elife-pmd pid %d on %s; %d MB per case, %d runs each, files in %s"
+            % (pmd.pid, addr, TOTAL // 1000000, REPS, TMP))
+
+        rows = [
+            case(addr, pmd, producer, "1 child, plain lines", 1, 0, False, 0.8),
+            case(addr, pmd, producer, "1 child, coloured lines, stripANSI", 1, 1, True, 0.6),
+            case(addr, pmd, producer, "8 children → 1 file (vs 8 cats → 8 files)", 8, 0, False, 0.8),
+        ]
+        hwm = status_kb(pmd.pid, "VmHWM")
+        rss1 = status_kb(pmd.pid, "VmRSS")
+        uname = os.uname()
+        extra = [
+            "elife-pmd peak RSS (VmHWM): %d KiB (RSS %d KiB at start, %d KiB at the end)."
+            % (hwm, rss0, rss1),
+            "",
+            "Lines of %d bytes; times are medians of %d runs, from the moment the "
+            "already spawned producers may write until the file(s) hold every byte. stripANSI removes %d of each "
+            "line's %d bytes; its ratio compares the same producer's raw bytes through cat. "
+            "CPU is the daemon's utime+stime. Machine: %s %s, %d CPUs; files in %s."
+            % (LINE, REPS, ESC_BYTES, LINE, uname.sysname, uname.release,
+               os.cpu_count(), os.path.dirname(TMP)),
+        ]
+        text = table(rows, extra)
+        sys.stdout.write(text)
+        os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
+        with open(RESULTS, "w") as f:
+            f.write("# Log throughput (bench/log-throughput.py)\n\n" + text)
+        log("wrote %s" % RESULTS)
+    finally:
+        for p in reversed(STARTED):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        shutil.rmtree(TMP, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
