@@ -31,6 +31,7 @@ typedef struct
   PmManager       *manager;
   guint            owner_id;
   gboolean         name_acquired;
+  gboolean         name_lost;
   gboolean         shutting_down;
   int              exit_status;
 } Daemon;
@@ -130,6 +131,7 @@ on_name_lost (GDBusConnection *connection,
       g_main_loop_quit (daemon->loop);
       return;
     }
+  daemon->name_lost = TRUE;
   daemon_shutdown (daemon, "the bus name was lost");
 }
 
@@ -280,7 +282,9 @@ main (int   argc,
 
   g_main_loop_run (daemon.loop);
 
-  g_clear_handle_id (&daemon.owner_id, g_bus_unown_name);
+  /* Releasing a name we no longer own makes the bus answer "not owner". */
+  if (!daemon.name_lost)
+    g_clear_handle_id (&daemon.owner_id, g_bus_unown_name);
   pm_manager_unexport (daemon.manager);
   if (!g_dbus_connection_is_closed (daemon.connection))
     g_dbus_connection_flush_sync (daemon.connection, NULL, NULL);

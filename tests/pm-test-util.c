@@ -453,6 +453,23 @@ pm_fixture_free (PmFixture *f)
 
 /* ---- per-case isolation --------------------------------------------------- */
 
+/* The fixture of the case running in this subprocess, for the abort path. */
+static PmFixture *current_fixture;
+
+/* A failed assertion aborts the case (SIGABRT, or SIGTRAP for g_error under
+ * G_DEBUG): the pids the test learned are its own, so kill them before
+ * going — a child the daemon failed to kill must not outlive the case.
+ * Only async-signal-safe calls here. */
+static void
+on_fatal_signal (int sig)
+{
+  if (current_fixture != NULL && current_fixture->pids != NULL)
+    for (guint i = 0; i < current_fixture->pids->len; i++)
+      kill (g_array_index (current_fixture->pids, pid_t, i), SIGKILL);
+  signal (sig, SIG_DFL);
+  raise (sig);
+}
+
 typedef struct
 {
   PmTestFunc func;
@@ -466,9 +483,15 @@ run_case (gconstpointer user_data)
 
   if (g_test_subprocess ())
     {
-      PmFixture *f = pm_fixture_new ();
+      PmFixture *f;
+
+      signal (SIGABRT, on_fatal_signal);
+      signal (SIGTRAP, on_fatal_signal);
+      f = pm_fixture_new ();
+      current_fixture = f;
       tc->func (f, tc->data);
       pm_fixture_free (f);
+      current_fixture = NULL;
       return;
     }
 

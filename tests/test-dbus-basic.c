@@ -155,18 +155,21 @@ test_start_reply_after_spawn (PmFixture *f, gconstpointer data)
 {
   g_autoptr(GError) error = NULL;
   g_autofree gchar *state = NULL;
+  PmSignal *started;
   guint32 pid = 0;
   guint32 id;
 
-  /* When Start replies the child has been spawned: List shows its pid and
-   * Started has already been emitted (it precedes the reply on the wire). */
+  /* When Start replies the child has been spawned: List shows its pid at
+   * once (Started may come before or after the reply). */
   id = pm_start (f, pm_opts ("{'script': <%s>, 'name': <'web'>}", LONG_SCRIPT), &error);
   g_assert_no_error (error);
-  g_assert_cmpint (pm_find_signal (f, 0, "Started", id), >=, 0);
   g_assert_true (pm_list_lookup (f, id, NULL, &pid, &state, NULL));
   g_assert_cmpuint (pid, >, 0);
   g_assert_cmpstr (state, ==, "running");
   g_assert_true (pm_pid_alive ((pid_t) pid));
+  started = pm_wait_for_signal (f, "Started", id, PM_TEST_TIMEOUT_MS);
+  g_assert_nonnull (started);
+  g_assert_cmpuint (started->pid, ==, pid);
 }
 
 static void
@@ -179,7 +182,7 @@ test_started_signal (PmFixture *f, gconstpointer data)
   guint32 id;
 
   id = pm_start_ok (f, pm_opts ("{'script': <%s>, 'name': <'web'>}", LONG_SCRIPT), &pid);
-  s = pm_wait_for_signal (f, "Started", id, 0);
+  s = pm_wait_for_signal (f, "Started", id, PM_TEST_TIMEOUT_MS);
   g_assert_cmpstr (s->name, ==, "web");
   g_assert_cmpstr (s->path, ==, PM_TEST_PATH);
   g_assert_true (pm_list_lookup (f, id, &name, &list_pid, &state, &restarts));
@@ -191,7 +194,7 @@ test_started_signal (PmFixture *f, gconstpointer data)
 
   /* Unnamed: "" */
   id = pm_start_ok (f, pm_opts ("{'script': <%s>}", LONG_SCRIPT), NULL);
-  s = pm_wait_for_signal (f, "Started", id, 0);
+  s = pm_wait_for_signal (f, "Started", id, PM_TEST_TIMEOUT_MS);
   g_assert_cmpstr (s->name, ==, "");
 }
 
@@ -615,8 +618,8 @@ test_stop_all (PmFixture *f, gconstpointer data)
   g_assert_no_error (error);
   for (guint i = 0; i < 3; i++)
     {
-      g_assert_cmpint (pm_find_signal (f, 0, "Stopping", ids[i]), >=, 0);
-      g_assert_cmpint (pm_find_signal (f, 0, "Exited", ids[i]), >=, 0);
+      g_assert_nonnull (pm_wait_for_signal (f, "Stopping", ids[i], PM_TEST_TIMEOUT_MS));
+      g_assert_nonnull (pm_wait_for_signal (f, "Exited", ids[i], PM_TEST_TIMEOUT_MS));
       g_assert_false (pm_pid_alive ((pid_t) pids[i]));
     }
   g_assert_cmpuint (pm_list_count (f), ==, 0);
@@ -1058,6 +1061,157 @@ test_ipc_chatty_child (PmFixture *f, gconstpointer data)
   assert_version_answers (f);
 }
 
+
+/* ---- the daemon's own options ---------------------------------------------------------- */
+
+typedef struct
+{
+  gboolean done;
+  gchar *out;
+  gchar *err;
+  GError *error;
+} RunWait;
+
+static void
+on_communicated (GObject *source, GAsyncResult *res, gpointer data)
+{
+  RunWait *w = data;
+
+  g_subprocess_communicate_utf8_finish (G_SUBPROCESS (source), res, &w->out,
+                                        &w->err, &w->error);
+  w->done = TRUE;
+}
+
+static gboolean
+run_done_cond (gpointer data)
+{
+  return ((RunWait *) data)->done;
+}
+
+/* Runs elife-pmd with argv (NULL-terminated, after the program), waits for it
+ * to exit (asserting it does within the timeout) and returns its wait status. */
+static int
+run_pmd (const char * const *args, gchar **out, gchar **err)
+{
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr(GSubprocess) proc = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *pmd = g_getenv ("ELIFE_PMD");
+  RunWait w = { FALSE, NULL, NULL, NULL };
+
+  g_ptr_array_add (argv, (gpointer) (pmd ? pmd : "elife-pmd"));
+  for (guint i = 0; args[i] != NULL; i++)
+    g_ptr_array_add (argv, (gpointer) args[i]);
+  g_ptr_array_add (argv, NULL);
+  proc = g_subprocess_newv ((const char * const *) argv->pdata,
+                            G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                            G_SUBPROCESS_FLAGS_STDERR_PIPE, &error);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8_async (proc, NULL, NULL, on_communicated, &w);
+  if (!pm_wait_for (run_done_cond, &w, PM_TEST_TIMEOUT_MS))
+    {
+      g_subprocess_force_exit (proc);
+      g_error ("elife-pmd %s did not exit", args[0]);
+    }
+  g_assert_no_error (w.error);
+  g_subprocess_wait (proc, NULL, NULL);
+  g_test_message ("elife-pmd %s: stdout \"%s\" stderr \"%s\"", args[0], w.out, w.err);
+  if (out != NULL)
+    *out = g_steal_pointer (&w.out);
+  if (err != NULL)
+    *err = g_steal_pointer (&w.err);
+  g_free (w.out);
+  g_free (w.err);
+  return g_subprocess_get_status (proc);
+}
+
+static void
+test_daemon_version_option (PmFixture *f, gconstpointer data)
+{
+  g_autofree gchar *out = NULL;
+  int status = run_pmd ((const char *[]) { "--version", NULL }, &out, NULL);
+
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  assert_contains (out, PM_TEST_EXPECTED_VERSION);
+}
+
+static void
+test_daemon_help_option (PmFixture *f, gconstpointer data)
+{
+  g_autofree gchar *out = NULL;
+  int status = run_pmd ((const char *[]) { "--help", NULL }, &out, NULL);
+
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  assert_contains (out, "--address");
+  assert_contains (out, "--replace");
+}
+
+static void
+test_daemon_name_taken (PmFixture *f, gconstpointer data)
+{
+  g_autofree gchar *err = NULL;
+  g_autofree gchar *stripped = NULL;
+  int status;
+
+  pm_start_ok (f, pm_opts ("{'script': <%s>, 'name': <'first'>}", LONG_SCRIPT), NULL);
+  status = run_pmd ((const char *[]) { "--address", f->address, NULL }, NULL, &err);
+  g_assert_false (g_spawn_check_wait_status (status, NULL));
+  stripped = g_strstrip (g_strdup (err));
+  g_assert_cmpstr (stripped, !=, "");
+  /* One line, saying which name. */
+  assert_contains (stripped, PM_TEST_BUS_NAME);
+  g_assert_null (strchr (stripped, '\n'));
+  /* The running instance is untouched. */
+  g_assert_false (f->daemon_exited);
+  g_assert_cmpuint (pm_list_count (f), ==, 1);
+}
+
+static void
+test_daemon_no_bus (PmFixture *f, gconstpointer data)
+{
+  g_autofree gchar *addr = g_strdup_printf ("unix:path=%s/no-such-socket", f->tmpdir);
+  g_autofree gchar *err = NULL;
+  int status = run_pmd ((const char *[]) { "--address", addr, NULL }, NULL, &err);
+
+  g_assert_false (g_spawn_check_wait_status (status, NULL));
+  g_assert_cmpstr (g_strstrip (err), !=, "");
+}
+
+static gboolean
+daemon_exited_cond (gpointer data)
+{
+  return ((PmFixture *) data)->daemon_exited;
+}
+
+static void
+test_daemon_replace (PmFixture *f, gconstpointer data)
+{
+  g_autoptr(GSubprocess) second = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *pmd = g_getenv ("ELIFE_PMD");
+  guint32 pid;
+  guint32 id = pm_start_ok (f, pm_opts ("{'script': <%s>, 'stopTimeout': <uint32 100>}",
+                                        LONG_SCRIPT), &pid);
+
+  second = g_subprocess_new (G_SUBPROCESS_FLAGS_NONE, &error,
+                             pmd ? pmd : "elife-pmd", "--address", f->address,
+                             "--replace", NULL);
+  g_assert_no_error (error);
+  /* The first instance loses its name: it stops its children and exits 0
+   * (asserted by pm_fixture_stop_daemon, which sends nothing once it exited). */
+  if (!pm_wait_for (daemon_exited_cond, f, PM_TEST_TIMEOUT_MS))
+    g_error ("the replaced elife-pmd did not exit");
+  pm_fixture_stop_daemon (f);
+  g_assert_nonnull (pm_wait_for_signal (f, "Stopping", id, PM_TEST_TIMEOUT_MS));
+  g_assert_false (pm_pid_alive ((pid_t) pid));
+
+  /* The new one answers, with nothing of the old one's. */
+  g_assert_cmpuint (pm_list_count (f), ==, 0);
+  g_subprocess_send_signal (second, SIGTERM);
+  g_assert_true (g_subprocess_wait_check (second, NULL, &error));
+  g_assert_no_error (error);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1115,6 +1269,11 @@ main (int argc, char **argv)
   pm_test_add ("/basic/child/ipc-chatty", test_ipc_chatty_child, NULL);
   pm_test_add ("/basic/output/named-lines", test_stdout_named, NULL);
   pm_test_add ("/basic/output/unnamed-lines", test_stdout_unnamed, NULL);
+  pm_test_add ("/basic/daemon/version-option", test_daemon_version_option, NULL);
+  pm_test_add ("/basic/daemon/help-option", test_daemon_help_option, NULL);
+  pm_test_add ("/basic/daemon/name-taken", test_daemon_name_taken, NULL);
+  pm_test_add ("/basic/daemon/no-bus", test_daemon_no_bus, NULL);
+  pm_test_add ("/basic/daemon/replace", test_daemon_replace, NULL);
 
   return g_test_run ();
 }

@@ -40,8 +40,8 @@ test_duplicate_stop (PmFixture *f, gconstpointer data)
     {
       g_autofree gchar *path = pm_process_path (ids[i]);
 
-      g_assert_cmpint (pm_find_signal (f, 0, "Stopping", ids[i]), >=, 0);
-      g_assert_cmpint (pm_find_signal (f, 0, "Exited", ids[i]), >=, 0);
+      g_assert_nonnull (pm_wait_for_signal (f, "Stopping", ids[i], PM_TEST_TIMEOUT_MS));
+      g_assert_nonnull (pm_wait_for_signal (f, "Exited", ids[i], PM_TEST_TIMEOUT_MS));
       g_assert_false (pm_pid_alive ((pid_t) pids[i]));
       g_assert_false (objects_have_path (f, path));
     }
@@ -71,16 +71,43 @@ test_duplicate_restart (PmFixture *f, gconstpointer data)
       g_autofree gchar *state = NULL;
       guint32 pid = 0;
 
+      g_assert_nonnull (pm_wait_for_nth_signal (f, "Started", ids[i], 2, PM_TEST_TIMEOUT_MS));
       g_assert_cmpuint (pm_count_signals (f, "Started", ids[i]), ==, 2);
       g_assert_true (pm_list_lookup (f, ids[i], NULL, &pid, &state, NULL));
       g_assert_cmpstr (state, ==, "running");
       g_assert_cmpuint (pid, !=, pids[i]);
-      g_assert_cmpuint (pid, ==, pm_wait_for_nth_signal (f, "Started", ids[i], 2, 0)->pid);
+      g_assert_cmpuint (pid, ==, pm_wait_for_nth_signal (f, "Started", ids[i], 2, PM_TEST_TIMEOUT_MS)->pid);
       g_assert_false (pm_pid_alive ((pid_t) pids[i]));
     }
   g_assert_cmpuint (pm_count_signals (f, "Stopping", other), ==, 0);
   g_assert_cmpuint (pm_count_signals (f, "Started", other), ==, 1);
   g_assert_cmpuint (pm_list_count (f), ==, 3);
+}
+
+typedef struct
+{
+  PmFixture *f;
+  guint32 id;
+  guint32 pid;
+} PidChange;
+
+/* A PropertiesChanged on the process object announced Pid = pc->pid. */
+static gboolean
+pid_change_cond (gpointer data)
+{
+  PidChange *pc = data;
+
+  for (gint i = pm_find_signal (pc->f, 0, "PropertiesChanged", pc->id); i >= 0;
+       i = pm_find_signal (pc->f, (guint) i + 1, "PropertiesChanged", pc->id))
+    {
+      g_autoptr(GVariant) changed = g_variant_get_child_value (
+          ((PmSignal *) pc->f->signals->pdata[i])->params, 1);
+      guint32 v = 0;
+
+      if (g_variant_lookup (changed, "Pid", "u", &v) && v == pc->pid)
+        return TRUE;
+    }
+  return FALSE;
 }
 
 static void
@@ -99,7 +126,7 @@ test_restart_keeps_id (PmFixture *f, gconstpointer data)
   g_assert_no_error (error);
 
   /* Replies after the new child was spawned: its Started is already here. */
-  started2 = pm_wait_for_nth_signal (f, "Started", id, 2, 0);
+  started2 = pm_wait_for_nth_signal (f, "Started", id, 2, PM_TEST_TIMEOUT_MS);
   g_assert_nonnull (started2);
   g_assert_cmpuint (started2->pid, !=, pid);
   g_assert_cmpstr (started2->name, ==, "keep");
@@ -117,6 +144,13 @@ test_restart_keeps_id (PmFixture *f, gconstpointer data)
   g_assert_cmpstr (state, ==, "running");
   g_assert_true (pm_pid_alive ((pid_t) new_pid));
   g_assert_false (pm_pid_alive ((pid_t) pid));
+  /* PropertiesChanged carried the new pid. */
+  {
+    PidChange pc = { f, id, started2->pid };
+
+    if (!pm_wait_for (pid_change_cond, &pc, 2000))
+      g_error ("no PropertiesChanged with the new Pid %u", started2->pid);
+  }
   /* A manual restart is not counted. */
   g_assert_cmpuint (pm_get_uint (f, id, "Restarts"), ==, 0);
   g_assert_cmpuint (pm_list_count (f), ==, 1);
@@ -148,7 +182,7 @@ test_restart_exited (PmFixture *f, gconstpointer data)
   g_assert_no_error (error);
   /* Nothing ran, so nothing was asked to stop. */
   g_assert_cmpuint (pm_count_signals (f, "Stopping", id), ==, 0);
-  started2 = pm_wait_for_nth_signal (f, "Started", id, 2, 0);
+  started2 = pm_wait_for_nth_signal (f, "Started", id, 2, PM_TEST_TIMEOUT_MS);
   g_assert_nonnull (started2);
   state = pm_get_string (f, id, "State");
   g_assert_cmpstr (state, ==, "running");
@@ -170,8 +204,8 @@ test_process_stop_method (PmFixture *f, gconstpointer data)
   reply = pm_call_full (f, path, PM_TEST_PROCESS_IFACE, "Stop", NULL,
                         G_VARIANT_TYPE ("()"), PM_TEST_TIMEOUT_MS, &error);
   g_assert_no_error (error);
-  g_assert_cmpint (pm_find_signal (f, 0, "Stopping", id), >=, 0);
-  g_assert_cmpint (pm_find_signal (f, 0, "Exited", id), >=, 0);
+  g_assert_nonnull (pm_wait_for_signal (f, "Stopping", id, PM_TEST_TIMEOUT_MS));
+  g_assert_nonnull (pm_wait_for_signal (f, "Exited", id, PM_TEST_TIMEOUT_MS));
   g_assert_false (pm_pid_alive ((pid_t) pid));
   g_assert_false (objects_have_path (f, path));
   g_assert_false (pm_list_lookup (f, id, NULL, NULL, NULL, NULL));
@@ -194,7 +228,7 @@ test_process_restart_method (PmFixture *f, gconstpointer data)
   reply = pm_call_full (f, path, PM_TEST_PROCESS_IFACE, "Restart", NULL,
                         G_VARIANT_TYPE ("()"), PM_TEST_TIMEOUT_MS, &error);
   g_assert_no_error (error);
-  started2 = pm_wait_for_nth_signal (f, "Started", id, 2, 0);
+  started2 = pm_wait_for_nth_signal (f, "Started", id, 2, PM_TEST_TIMEOUT_MS);
   g_assert_nonnull (started2);
   g_assert_cmpuint (started2->pid, !=, pid);
   g_assert_cmpint (pm_find_signal (f, 0, "Exited", id), <,
@@ -238,7 +272,7 @@ test_process_restart_exited (PmFixture *f, gconstpointer data)
   reply = pm_call_full (f, path, PM_TEST_PROCESS_IFACE, "Restart", NULL,
                         G_VARIANT_TYPE ("()"), PM_TEST_TIMEOUT_MS, &error);
   g_assert_no_error (error);
-  g_assert_nonnull (pm_wait_for_nth_signal (f, "Started", id, 2, 0));
+  g_assert_nonnull (pm_wait_for_nth_signal (f, "Started", id, 2, PM_TEST_TIMEOUT_MS));
   /* It exits 2 again, by itself. */
   g_assert_nonnull (pm_wait_for_nth_signal (f, "Exited", id, 2, PM_TEST_TIMEOUT_MS));
   g_assert_cmpuint (pm_count_signals (f, "Stopping", id), ==, 0);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
 #include <glib/gstdio.h>
 
 #define STOP_MS 300
@@ -44,6 +45,12 @@ static gboolean
 file_gone_cond (gpointer data)
 {
   return !g_file_test (data, G_FILE_TEST_EXISTS);
+}
+
+static gboolean
+file_exists_cond (gpointer data)
+{
+  return g_file_test (data, G_FILE_TEST_EXISTS);
 }
 
 typedef struct
@@ -406,31 +413,33 @@ own_group_setup (gpointer data)
   prctl (PR_SET_PDEATHSIG, SIGKILL);
 }
 
-/* argv[0] leads its own process group; returns the subprocess. */
-static GSubprocess *
+/* argv[0] leads its own process group; returns its pid. Not reaped by
+ * GLib: reap_pid () does, so that a pid read here stays valid. */
+static pid_t
 spawn_group_leader (const char * const *argv)
 {
-  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_NONE);
   g_autoptr(GError) error = NULL;
-  GSubprocess *p;
+  GPid pid = 0;
 
-  g_subprocess_launcher_set_child_setup (launcher, own_group_setup, NULL, NULL);
-  p = g_subprocess_launcher_spawnv (launcher, argv, &error);
+  g_spawn_async (NULL, (gchar **) argv, NULL,
+                 G_SPAWN_SEARCH_PATH | G_SPAWN_DO_NOT_REAP_CHILD,
+                 own_group_setup, NULL, &pid, &error);
   g_assert_no_error (error);
-  return p;
-}
-
-static pid_t
-subprocess_pid (GSubprocess *p)
-{
-  return (pid_t) g_ascii_strtoll (g_subprocess_get_identifier (p), NULL, 10);
+  return (pid_t) pid;
 }
 
 static void
-kill_and_reap (GSubprocess *p)
+reap_pid (pid_t pid)
 {
-  g_subprocess_force_exit (p);
-  g_subprocess_wait (p, NULL, NULL);
+  while (waitpid (pid, NULL, 0) < 0 && errno == EINTR)
+    ;
+}
+
+static void
+kill_and_reap (pid_t pid)
+{
+  kill (pid, SIGKILL);
+  reap_pid (pid);
 }
 
 /* ---- daemon shutdown -------------------------------------------------------- */
@@ -471,17 +480,18 @@ test_daemon_sigterm (PmFixture *f, gconstpointer data)
   g_test_message ("shutdown with %d families took %" G_GINT64_FORMAT " ms", N, ms);
   g_assert_cmpint (ms, >=, 2 * STOP_MS - SLACK_MS);
   g_assert_cmpint (ms, <, GENEROUS_MS);
-  for (guint i = 0; i < N; i++)
-    {
-      g_assert_nonnull (pm_wait_for_signal (f, "Stopping", ids[i], 0));
-      g_assert_nonnull (pm_wait_for_signal (f, "Exited", ids[i], 0));
-      g_assert_cmpint (pm_find_signal (f, 0, "Stopping", ids[i]), <,
-                       pm_find_signal (f, 0, "Exited", ids[i]));
-    }
   /* Dead the moment the daemon is. */
   for (guint i = 0; i < pids->len; i++)
     if (pm_pid_alive (g_array_index (pids, pid_t, i)))
       g_error ("pid %d survived the daemon's shutdown", (int) g_array_index (pids, pid_t, i));
+  for (guint i = 0; i < N; i++)
+    {
+      /* Its last signals may still be on their way when its exit is seen. */
+      g_assert_nonnull (pm_wait_for_signal (f, "Stopping", ids[i], 2000));
+      g_assert_nonnull (pm_wait_for_signal (f, "Exited", ids[i], 2000));
+      g_assert_cmpint (pm_find_signal (f, 0, "Stopping", ids[i]), <,
+                       pm_find_signal (f, 0, "Exited", ids[i]));
+    }
 }
 
 /* Starts n o-family.sh children on the current daemon; appends every child
@@ -552,8 +562,9 @@ test_daemon_sigkill (PmFixture *f, gconstpointer data)
   daemon_wait_owner (f, d2);
   if (!wait_polling (file_gone_cond, file1, 5000))
     g_error ("the next daemon left the dead instance's %s", file1);
+  /* Its own file is written once the dead ones are dealt with. */
   file2 = state_file (f, state_dir, d2->pid);
-  g_assert_true (g_file_test (file2, G_FILE_TEST_EXISTS));
+  g_assert_true (wait_polling (file_exists_cond, file2, 5000));
   g_assert_cmpuint (pm_list_count (f), ==, 0);
   daemon_stop (d2);
   /* A clean exit with nothing recorded leaves no file. */
@@ -651,9 +662,7 @@ test_state_unrelated_pid (PmFixture *f, gconstpointer data)
   g_autofree gchar *state_dir = pm_tmp_path (f, "state");
   g_autofree gchar *fake = state_file (f, state_dir, 999999);
   g_autofree gchar *text = NULL;
-  g_autoptr(GSubprocess) unrelated = spawn_group_leader (argv);
-  g_autoptr(GSubprocess) gone = spawn_group_leader (argv);
-  pid_t p1 = subprocess_pid (unrelated), p2 = subprocess_pid (gone);
+  pid_t p1 = spawn_group_leader (argv), p2 = spawn_group_leader (argv);
   Daemon *d;
 
   text = g_strdup_printf ("daemon 999999 1\n+%d %" G_GUINT64_FORMAT "\n"
@@ -672,8 +681,8 @@ test_state_unrelated_pid (PmFixture *f, gconstpointer data)
     g_error ("the daemon killed %d, which the record says is gone", (int) p2);
   daemon_stop (d);
   g_assert_true (pm_pid_alive (p1));
-  kill_and_reap (unrelated);
-  kill_and_reap (gone);
+  kill_and_reap (p1);
+  kill_and_reap (p2);
   daemon_free (d);
 }
 
@@ -686,9 +695,8 @@ test_state_dead_instance_group (PmFixture *f, gconstpointer data)
   g_autofree gchar *state_dir = pm_tmp_path (f, "state");
   g_autofree gchar *fake = state_file (f, state_dir, 999999);
   g_autofree gchar *text = NULL;
-  g_autoptr(GSubprocess) leftover = spawn_group_leader (argv);
   g_autoptr(GArray) pids = g_array_new (FALSE, FALSE, sizeof (pid_t));
-  pid_t p = subprocess_pid (leftover);
+  pid_t p = spawn_group_leader (argv);
   Daemon *d;
 
   g_array_append_val (pids, p);
@@ -702,7 +710,7 @@ test_state_dead_instance_group (PmFixture *f, gconstpointer data)
   assert_all_dead_within (pids, 1000, "the dead instance's group");
   g_assert_cmpuint (pm_list_count (f), ==, 0);
   daemon_stop (d);
-  kill_and_reap (leftover);
+  kill_and_reap (p);
   daemon_free (d);
 }
 
@@ -721,17 +729,15 @@ test_state_leader_gone (PmFixture *f, gconstpointer data)
                                             mfile2, mfile2, mfile2);
   const char *argv1[] = { "/bin/sh", "-c", cmd1, NULL };
   const char *argv2[] = { "/bin/sh", "-c", cmd2, NULL };
-  g_autoptr(GSubprocess) lead1 = spawn_group_leader (argv1);
-  g_autoptr(GSubprocess) lead2 = spawn_group_leader (argv2);
   g_autofree gchar *text = NULL;
   g_autoptr(GArray) killed = g_array_new (FALSE, FALSE, sizeof (pid_t));
-  pid_t g1 = subprocess_pid (lead1), g2 = subprocess_pid (lead2);
+  pid_t g1 = spawn_group_leader (argv1), g2 = spawn_group_leader (argv2);
   pid_t m1, m2;
   Daemon *d;
 
   /* The leaders exit at once; their members (sleep) stay. */
-  g_assert_true (g_subprocess_wait (lead1, NULL, NULL));
-  g_assert_true (g_subprocess_wait (lead2, NULL, NULL));
+  reap_pid (g1);
+  reap_pid (g2);
   m1 = pm_read_pid_file (mfile1, PM_TEST_TIMEOUT_MS);
   m2 = pm_read_pid_file (mfile2, PM_TEST_TIMEOUT_MS);
   g_assert_cmpint (m1, >, 0);
@@ -768,9 +774,7 @@ test_state_live_and_other_bus (PmFixture *f, gconstpointer data)
   g_autofree gchar *dead = state_file (f, state_dir, 999997);
   g_autofree gchar *text1 = NULL;
   g_autofree gchar *text2 = NULL;
-  g_autoptr(GSubprocess) s1 = spawn_group_leader (argv);
-  g_autoptr(GSubprocess) s2 = spawn_group_leader (argv);
-  pid_t p1 = subprocess_pid (s1), p2 = subprocess_pid (s2);
+  pid_t p1 = spawn_group_leader (argv), p2 = spawn_group_leader (argv);
   Daemon *d;
 
   /* "Alive": this test process, with its real start time. */
@@ -793,8 +797,8 @@ test_state_live_and_other_bus (PmFixture *f, gconstpointer data)
   g_assert_true (g_file_test (live, G_FILE_TEST_EXISTS));
   g_assert_true (g_file_test (other, G_FILE_TEST_EXISTS));
   daemon_stop (d);
-  kill_and_reap (s1);
-  kill_and_reap (s2);
+  kill_and_reap (p1);
+  kill_and_reap (p2);
   daemon_free (d);
 }
 
@@ -1093,21 +1097,24 @@ test_second_daemon_replace (PmFixture *f, gconstpointer data)
   ms = (g_get_monotonic_time () - t_owner) / 1000;
   g_test_message ("the replaced daemon exited %" G_GINT64_FORMAT " ms after the name moved", ms);
   g_assert_cmpint (ms, <, GENEROUS_MS);
-  if (!g_spawn_check_wait_status (f->daemon_wait_status, NULL))
-    g_error ("the replaced daemon did not exit 0 (wait status 0x%x)", f->daemon_wait_status);
-  for (guint i = 0; i < N; i++)
-    {
-      g_assert_nonnull (pm_wait_for_signal (f, "Stopping", ids[i], 0));
-      g_assert_nonnull (pm_wait_for_signal (f, "Exited", ids[i], 0));
-    }
   for (guint i = 0; i < pids->len; i++)
     if (pm_pid_alive (g_array_index (pids, pid_t, i)))
       g_error ("pid %d survived the replaced daemon", (int) g_array_index (pids, pid_t, i));
+  /* Its last signals may still be on their way when its exit is seen. */
+  for (guint i = 0; i < N; i++)
+    {
+      g_assert_nonnull (pm_wait_for_signal (f, "Stopping", ids[i], 2000));
+      g_assert_nonnull (pm_wait_for_signal (f, "Exited", ids[i], 2000));
+    }
 
   g_assert_cmpint (name_owner_pid (f), ==, d2->pid);
   g_assert_cmpuint (pm_list_count (f), ==, 0);
   daemon_stop (d2);
   daemon_free (d2);
+  /* Last, so that everything above is checked whatever this says (the
+   * fixture's teardown asserts it too). */
+  if (!g_spawn_check_wait_status (f->daemon_wait_status, NULL))
+    g_error ("the replaced daemon did not exit 0 (wait status 0x%x)", f->daemon_wait_status);
 }
 
 /* ---- reaping -------------------------------------------------------------------- */
@@ -1123,7 +1130,9 @@ parent_cond (gpointer data)
 {
   ParentWait *w = data;
 
-  return stat_field (w->pid, 4) == w->parent || !pm_pid_alive (w->pid);
+  /* Adopted by the daemon, and setsid has run. */
+  return (stat_field (w->pid, 4) == w->parent && stat_field (w->pid, 5) == w->pid) ||
+         !pm_pid_alive (w->pid);
 }
 
 static gboolean

@@ -52,10 +52,12 @@ stop_and_get (PmFixture *f, const char *name, guint32 count, guint32 id,
 
   g_assert_cmpuint (pm_stop (f, name, &error), ==, count);
   g_assert_no_error (error);
-  *stopping = pm_wait_for_signal (f, "Stopping", id, 0);
-  *exited = pm_wait_for_signal (f, "Exited", id, 0);
-  /* Stop replies once the process has exited: both came before the reply. */
+  *stopping = pm_wait_for_signal (f, "Stopping", id, PM_TEST_TIMEOUT_MS);
   g_assert_nonnull (*stopping);
+  /* Stop replies once the process has exited. */
+  if (pm_pid_alive ((pid_t) (*stopping)->pid))
+    g_error ("pid %u still alive when Stop replied", (*stopping)->pid);
+  *exited = pm_wait_for_signal (f, "Exited", id, PM_TEST_TIMEOUT_MS);
   g_assert_nonnull (*exited);
   g_assert_cmpint (pm_find_signal (f, 0, "Stopping", id), <,
                    pm_find_signal (f, 0, "Exited", id));
@@ -228,8 +230,8 @@ test_parallel_stop_all (PmFixture *f, gconstpointer data)
 
   for (guint i = 0; i < N; i++)
     {
-      PmSignal *stopping = pm_wait_for_signal (f, "Stopping", ids[i], 0);
-      PmSignal *exited = pm_wait_for_signal (f, "Exited", ids[i], 0);
+      PmSignal *stopping = pm_wait_for_signal (f, "Stopping", ids[i], PM_TEST_TIMEOUT_MS);
+      PmSignal *exited = pm_wait_for_signal (f, "Exited", ids[i], PM_TEST_TIMEOUT_MS);
 
       g_assert_nonnull (stopping);
       g_assert_nonnull (exited);
@@ -315,6 +317,7 @@ test_restart_order (PmFixture *f, gconstpointer data)
 
   g_assert_cmpuint (pm_restart (f, "again", &error), ==, 1);
   g_assert_no_error (error);
+  g_assert_nonnull (pm_wait_for_nth_signal (f, "Started", id, 2, PM_TEST_TIMEOUT_MS));
   i_stopping = pm_find_signal (f, 0, "Stopping", id);
   i_exited = pm_find_signal (f, 0, "Exited", id);
   i_started = pm_find_signal (f, 1 + (guint) pm_find_signal (f, 0, "Started", id), "Started", id);
@@ -354,9 +357,9 @@ test_daemon_shutdown (PmFixture *f, gconstpointer data)
   g_test_message ("shutdown took %" G_GINT64_FORMAT " ms", ms);
   g_assert_cmpint (ms, >=, 2 * STOP_MS - SLACK_MS);   /* it waited for b */
   g_assert_cmpint (ms, <, GENEROUS_MS);
-  g_assert_nonnull (pm_wait_for_signal (f, "Stopping", id1, 0));
-  g_assert_nonnull (pm_wait_for_signal (f, "Stopping", id2, 0));
-  g_assert_nonnull (pm_wait_for_signal (f, "Stopping", id3, 0));
+  g_assert_nonnull (pm_wait_for_signal (f, "Stopping", id1, PM_TEST_TIMEOUT_MS));
+  g_assert_nonnull (pm_wait_for_signal (f, "Stopping", id2, PM_TEST_TIMEOUT_MS));
+  g_assert_nonnull (pm_wait_for_signal (f, "Stopping", id3, PM_TEST_TIMEOUT_MS));
   g_assert_false (pm_pid_alive ((pid_t) pid1));
   g_assert_false (pm_pid_alive ((pid_t) pid2));
   if (!pm_wait_pid_dead (gpid, 2000))
@@ -380,7 +383,7 @@ test_daemon_sigint (PmFixture *f, gconstpointer data)
   if (!pm_wait_for (daemon_exited_cond, f, PM_TEST_TIMEOUT_MS))
     g_error ("elife-pmd did not exit on SIGINT");
   pm_fixture_stop_daemon (f);   /* asserts exit status 0; sends nothing more */
-  g_assert_nonnull (pm_wait_for_signal (f, "Stopping", id, 0));
+  g_assert_nonnull (pm_wait_for_signal (f, "Stopping", id, PM_TEST_TIMEOUT_MS));
   g_assert_false (pm_pid_alive ((pid_t) pid));
 }
 

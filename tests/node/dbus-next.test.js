@@ -167,7 +167,8 @@ test('a node child stops on the {"stopping":true} IPC message', async () => {
 test('Process object: properties and Stop()', async () => {
   const id = await pm.Start({
     script: new Variant('s', path.join(DATA, 'sleep-forever.sh')),
-    args: new Variant('as', ['a', 'b']),
+    // sleep-forever.sh writes its pid to its first argument.
+    args: new Variant('as', [path.join(tmpdir, 'obj.pid'), 'b']),
     stopTimeout: new Variant('u', 100),
   });
   const started = await waitForSignal('Started', id);
@@ -178,7 +179,7 @@ test('Process object: properties and Stop()', async () => {
   assert.equal(all.Name.value, '');
   assert.equal(all.Pid.value, started.pid);
   assert.equal(all.State.value, 'running');
-  assert.deepEqual(all.Args.value, ['a', 'b']);
+  assert.deepEqual(all.Args.value, [path.join(tmpdir, 'obj.pid'), 'b']);
   assert.equal(all.Script.value, path.join(DATA, 'sleep-forever.sh'));
   assert.equal(all.Log.value, '');
 

@@ -62,7 +62,8 @@ fi
 echo "run.sh: private bus at $address" >&2
 
 # The daemon's own output (and its children's lines) go to stderr: the log.
-"$pmd" --address "$address" --verbose >&2 &
+# It runs in the temp dir: its working directory is its children's default cwd.
+(cd "$tmp" && exec "$pmd" --address "$address" --verbose) >&2 &
 pmd_pid=$!
 
 export ELIFE_PM_BUS_ADDRESS="$address"
