@@ -456,10 +456,10 @@ pm_fixture_free (PmFixture *f)
 /* The fixture of the case running in this subprocess, for the abort path. */
 static PmFixture *current_fixture;
 
-/* A failed assertion aborts the case (SIGABRT, or SIGTRAP for g_error under
- * G_DEBUG): the pids the test learned are its own, so kill them before
- * going — a child the daemon failed to kill must not outlive the case.
- * Only async-signal-safe calls here. */
+/* A case that crashes or aborts (GTest's own assertions _exit instead; see
+ * pm_assert_pid_dead for those) kills the pids it learned before going: a
+ * child the daemon failed to kill must not outlive the case. Only
+ * async-signal-safe calls here. */
 static void
 on_fatal_signal (int sig)
 {
@@ -487,6 +487,7 @@ run_case (gconstpointer user_data)
 
       signal (SIGABRT, on_fatal_signal);
       signal (SIGTRAP, on_fatal_signal);
+      signal (SIGSEGV, on_fatal_signal);
       f = pm_fixture_new ();
       current_fixture = f;
       tc->func (f, tc->data);
@@ -943,6 +944,16 @@ gboolean
 pm_wait_pid_dead (pid_t pid, guint timeout_ms)
 {
   return pm_wait_for (pid_dead_cond, GINT_TO_POINTER ((int) pid), timeout_ms);
+}
+
+void
+pm_assert_pid_dead_impl (pid_t pid, guint timeout_ms, const char *where)
+{
+  if (pm_wait_pid_dead (pid, timeout_ms))
+    return;
+  kill (pid, SIGKILL);
+  g_error ("%s: pid %d still alive%s", where, (int) pid,
+           timeout_ms ? " after the timeout" : "");
 }
 
 /* ---- files ------------------------------------------------------------------ */

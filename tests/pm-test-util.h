@@ -149,6 +149,11 @@ gboolean pm_has_line (PmFixture *f, const char *text);
 gboolean pm_pid_alive (pid_t pid);
 void pm_track_pid (PmFixture *f, pid_t pid);
 gboolean pm_wait_pid_dead (pid_t pid, guint timeout_ms);
+/* Fails the case unless pid is dead (within timeout_ms); a survivor is
+ * SIGKILLed first, so a failing case leaves nothing behind. */
+#define pm_assert_pid_dead(pid, timeout_ms) \
+  pm_assert_pid_dead_impl ((pid), (timeout_ms), G_STRLOC)
+void pm_assert_pid_dead_impl (pid_t pid, guint timeout_ms, const char *where);
 
 /* Files in the fixture's temp dir. */
 gchar *pm_tmp_path (PmFixture *f, const char *name);

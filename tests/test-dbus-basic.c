@@ -620,7 +620,7 @@ test_stop_all (PmFixture *f, gconstpointer data)
     {
       g_assert_nonnull (pm_wait_for_signal (f, "Stopping", ids[i], PM_TEST_TIMEOUT_MS));
       g_assert_nonnull (pm_wait_for_signal (f, "Exited", ids[i], PM_TEST_TIMEOUT_MS));
-      g_assert_false (pm_pid_alive ((pid_t) pids[i]));
+      pm_assert_pid_dead ((pid_t) pids[i], 0);
     }
   g_assert_cmpuint (pm_list_count (f), ==, 0);
   objects = pm_managed_objects (f);
@@ -1203,7 +1203,7 @@ test_daemon_replace (PmFixture *f, gconstpointer data)
     g_error ("the replaced elife-pmd did not exit");
   pm_fixture_stop_daemon (f);
   g_assert_nonnull (pm_wait_for_signal (f, "Stopping", id, PM_TEST_TIMEOUT_MS));
-  g_assert_false (pm_pid_alive ((pid_t) pid));
+  pm_assert_pid_dead ((pid_t) pid, 0);
 
   /* The new one answers, with nothing of the old one's. */
   g_assert_cmpuint (pm_list_count (f), ==, 0);

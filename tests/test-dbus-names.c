@@ -42,7 +42,7 @@ test_duplicate_stop (PmFixture *f, gconstpointer data)
 
       g_assert_nonnull (pm_wait_for_signal (f, "Stopping", ids[i], PM_TEST_TIMEOUT_MS));
       g_assert_nonnull (pm_wait_for_signal (f, "Exited", ids[i], PM_TEST_TIMEOUT_MS));
-      g_assert_false (pm_pid_alive ((pid_t) pids[i]));
+      pm_assert_pid_dead ((pid_t) pids[i], 0);
       g_assert_false (objects_have_path (f, path));
     }
   /* The other name is untouched. */
@@ -77,7 +77,7 @@ test_duplicate_restart (PmFixture *f, gconstpointer data)
       g_assert_cmpstr (state, ==, "running");
       g_assert_cmpuint (pid, !=, pids[i]);
       g_assert_cmpuint (pid, ==, pm_wait_for_nth_signal (f, "Started", ids[i], 2, PM_TEST_TIMEOUT_MS)->pid);
-      g_assert_false (pm_pid_alive ((pid_t) pids[i]));
+      pm_assert_pid_dead ((pid_t) pids[i], 0);
     }
   g_assert_cmpuint (pm_count_signals (f, "Stopping", other), ==, 0);
   g_assert_cmpuint (pm_count_signals (f, "Started", other), ==, 1);
@@ -143,7 +143,7 @@ test_restart_keeps_id (PmFixture *f, gconstpointer data)
   g_assert_cmpuint (new_pid, ==, started2->pid);
   g_assert_cmpstr (state, ==, "running");
   g_assert_true (pm_pid_alive ((pid_t) new_pid));
-  g_assert_false (pm_pid_alive ((pid_t) pid));
+  pm_assert_pid_dead ((pid_t) pid, 0);
   /* PropertiesChanged carried the new pid. */
   {
     PidChange pc = { f, id, started2->pid };
@@ -206,7 +206,7 @@ test_process_stop_method (PmFixture *f, gconstpointer data)
   g_assert_no_error (error);
   g_assert_nonnull (pm_wait_for_signal (f, "Stopping", id, PM_TEST_TIMEOUT_MS));
   g_assert_nonnull (pm_wait_for_signal (f, "Exited", id, PM_TEST_TIMEOUT_MS));
-  g_assert_false (pm_pid_alive ((pid_t) pid));
+  pm_assert_pid_dead ((pid_t) pid, 0);
   g_assert_false (objects_have_path (f, path));
   g_assert_false (pm_list_lookup (f, id, NULL, NULL, NULL, NULL));
   g_assert_true (pm_list_lookup (f, other, NULL, NULL, NULL, NULL));
@@ -236,7 +236,7 @@ test_process_restart_method (PmFixture *f, gconstpointer data)
                                    "Started", id));
   g_assert_true (objects_have_path (f, path));
   g_assert_cmpuint (pm_get_uint (f, id, "Pid"), ==, started2->pid);
-  g_assert_false (pm_pid_alive ((pid_t) pid));
+  pm_assert_pid_dead ((pid_t) pid, 0);
 }
 
 static void

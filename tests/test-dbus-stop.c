@@ -55,8 +55,7 @@ stop_and_get (PmFixture *f, const char *name, guint32 count, guint32 id,
   *stopping = pm_wait_for_signal (f, "Stopping", id, PM_TEST_TIMEOUT_MS);
   g_assert_nonnull (*stopping);
   /* Stop replies once the process has exited. */
-  if (pm_pid_alive ((pid_t) (*stopping)->pid))
-    g_error ("pid %u still alive when Stop replied", (*stopping)->pid);
+  pm_assert_pid_dead ((pid_t) (*stopping)->pid, 0);
   *exited = pm_wait_for_signal (f, "Exited", id, PM_TEST_TIMEOUT_MS);
   g_assert_nonnull (*exited);
   g_assert_cmpint (pm_find_signal (f, 0, "Stopping", id), <,
@@ -90,7 +89,7 @@ test_ipc_message (PmFixture *f, gconstpointer data)
   g_assert_cmpint (exited->term_signal, ==, 0);
   /* Well before stopTimeout: nobody waited for a SIGTERM. */
   g_assert_cmpint (elapsed_ms (stopping, exited), <, 1000);
-  g_assert_false (pm_pid_alive ((pid_t) pid));
+  pm_assert_pid_dead ((pid_t) pid, 0);
 }
 
 /* (b) A child that exits on SIGTERM: not before stopTimeout, not killed. */
@@ -107,7 +106,7 @@ test_sigterm (PmFixture *f, gconstpointer data)
   g_assert_cmpint (exited->term_signal, ==, 0);
   g_assert_cmpint (elapsed_ms (stopping, exited), >=, STOP_MS - SLACK_MS);
   g_assert_cmpint (elapsed_ms (stopping, exited), <, GENEROUS_MS);
-  g_assert_false (pm_pid_alive ((pid_t) pid));
+  pm_assert_pid_dead ((pid_t) pid, 0);
 }
 
 /* A node child with no handler for the message: SIGTERM after stopTimeout. */
@@ -143,7 +142,7 @@ test_sigkill (PmFixture *f, gconstpointer data)
   g_assert_cmpint (exited->term_signal, ==, SIGKILL);
   g_assert_cmpint (elapsed_ms (stopping, exited), >=, 2 * STOP_MS - SLACK_MS);
   g_assert_cmpint (elapsed_ms (stopping, exited), <, GENEROUS_MS);
-  g_assert_false (pm_pid_alive ((pid_t) pid));
+  pm_assert_pid_dead ((pid_t) pid, 0);
 }
 
 /* The default stopTimeout is 200 ms. */
@@ -182,8 +181,7 @@ test_grandchild_on_stop (PmFixture *f, gconstpointer data)
 
   stop_and_get (f, "family", 1, id, &stopping, &exited);
   /* A stop is complete only when the group is gone. */
-  if (pm_pid_alive (gpid))
-    g_error ("grandchild %d still alive when Stop replied", (int) gpid);
+  pm_assert_pid_dead (gpid, 0);
 }
 
 /* (d') … and when the main child exits by itself, the rest of its group is
@@ -204,8 +202,7 @@ test_grandchild_on_exit (PmFixture *f, gconstpointer data)
   gpid = pm_read_pid_file (pidfile, PM_TEST_TIMEOUT_MS);
   g_assert_cmpint (gpid, >, 0);
   pm_track_pid (f, gpid);
-  if (!pm_wait_pid_dead (gpid, 2000))
-    g_error ("grandchild %d still alive 2 s after its parent exited", (int) gpid);
+  pm_assert_pid_dead (gpid, 2000);
 }
 
 /* Many children stopped in parallel take about 2 × stopTimeout, not N ×. */
@@ -360,10 +357,9 @@ test_daemon_shutdown (PmFixture *f, gconstpointer data)
   g_assert_nonnull (pm_wait_for_signal (f, "Stopping", id1, PM_TEST_TIMEOUT_MS));
   g_assert_nonnull (pm_wait_for_signal (f, "Stopping", id2, PM_TEST_TIMEOUT_MS));
   g_assert_nonnull (pm_wait_for_signal (f, "Stopping", id3, PM_TEST_TIMEOUT_MS));
-  g_assert_false (pm_pid_alive ((pid_t) pid1));
-  g_assert_false (pm_pid_alive ((pid_t) pid2));
-  if (!pm_wait_pid_dead (gpid, 2000))
-    g_error ("grandchild %d survived the daemon's shutdown", (int) gpid);
+  pm_assert_pid_dead ((pid_t) pid1, 0);
+  pm_assert_pid_dead ((pid_t) pid2, 0);
+  pm_assert_pid_dead (gpid, 2000);
 }
 
 static gboolean
@@ -384,7 +380,7 @@ test_daemon_sigint (PmFixture *f, gconstpointer data)
     g_error ("elife-pmd did not exit on SIGINT");
   pm_fixture_stop_daemon (f);   /* asserts exit status 0; sends nothing more */
   g_assert_nonnull (pm_wait_for_signal (f, "Stopping", id, PM_TEST_TIMEOUT_MS));
-  g_assert_false (pm_pid_alive ((pid_t) pid));
+  pm_assert_pid_dead ((pid_t) pid, 0);
 }
 
 int
