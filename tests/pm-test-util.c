@@ -332,11 +332,36 @@ pm_fixture_new (void)
   /* Only the daemon may decide that a child gets PYTHONUNBUFFERED. */
   g_subprocess_launcher_unsetenv (launcher, "PYTHONUNBUFFERED");
   g_subprocess_launcher_set_child_setup (launcher, daemon_child_setup, NULL, NULL);
-  f->daemon = g_subprocess_launcher_spawn (launcher, &error, pmd, "--address",
-                                           f->address, "--verbose", NULL);
-  g_assert_no_error (error);
-  g_test_message ("spawned %s --address %s --verbose (pid %s)", pmd, f->address,
-                  g_subprocess_get_identifier (f->daemon));
+  {
+    /* ELIFE_PMD_WRAPPER runs the daemon under a tool (meson test
+     * --setup=valgrind); its exit status still decides the test. */
+    const char *wrapper = g_getenv ("ELIFE_PMD_WRAPPER");
+    g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
+    g_autofree gchar *state_dir = g_build_filename (f->tmpdir, ".state", NULL);
+    g_autofree gchar *cmdline = NULL;
+
+    if (wrapper != NULL && *wrapper != '\0')
+      {
+        g_auto(GStrv) words = NULL;
+
+        g_assert_true (g_shell_parse_argv (wrapper, NULL, &words, &error));
+        for (char **w = words; *w; w++)
+          g_ptr_array_add (argv, g_strdup (*w));
+      }
+    g_ptr_array_add (argv, g_strdup (pmd));
+    g_ptr_array_add (argv, g_strdup ("--address"));
+    g_ptr_array_add (argv, g_strdup (f->address));
+    g_ptr_array_add (argv, g_strdup ("--verbose"));
+    /* Crash-cleanup state stays inside the test's own directory. */
+    g_ptr_array_add (argv, g_strdup ("--state-dir"));
+    g_ptr_array_add (argv, g_strdup (state_dir));
+    g_ptr_array_add (argv, NULL);
+    f->daemon = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata,
+                                              &error);
+    g_assert_no_error (error);
+    cmdline = g_strjoinv (" ", (char **) argv->pdata);
+    g_test_message ("spawned %s (pid %s)", cmdline, g_subprocess_get_identifier (f->daemon));
+  }
 
   f->daemon_stdout = g_data_input_stream_new (
       g_subprocess_get_stdout_pipe (f->daemon));

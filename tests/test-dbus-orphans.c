@@ -1025,7 +1025,8 @@ test_second_daemon (PmFixture *f, gconstpointer data)
   g_autofree gchar *pf = pm_tmp_path (f, "first");
   g_autofree gchar *first_state = NULL;
   g_autofree gchar *err = NULL;
-  g_autofree gchar *runtime_state = g_build_filename (g_get_user_runtime_dir (), "elife-pm", NULL);
+  /* The fixture's daemon keeps its state in the test's directory. */
+  g_autofree gchar *runtime_state = pm_tmp_path (f, ".state");
   g_auto(GStrv) lines = NULL;
   pid_t first = (pid_t) g_ascii_strtoll (g_subprocess_get_identifier (f->daemon), NULL, 10);
   guint32 id, pid;
@@ -1033,11 +1034,10 @@ test_second_daemon (PmFixture *f, gconstpointer data)
 
   id = pm_start_ok (f, pm_opts ("{'script': <%s>, 'name': <'first'>, 'args': <[%s]>,"
                                 " 'restartAt': <@au []>}", pm_data_file ("o-run.sh"), pf), &pid);
-  /* The fixture's daemon uses the default state dir; so does the second. */
   first_state = state_file (f, runtime_state, first);
   g_assert_true (g_file_test (first_state, G_FILE_TEST_EXISTS));
 
-  d2 = daemon_spawn (f, "second", NULL, FALSE, FALSE);
+  d2 = daemon_spawn (f, "second", runtime_state, FALSE, FALSE);
   if (!pm_wait_for (daemon_exited_cond, d2, 5000))
     g_error ("the second daemon did not exit within 5 s");
   g_assert_true (g_subprocess_get_if_exited (d2->proc));

@@ -63,7 +63,11 @@ echo "run.sh: private bus at $address" >&2
 
 # The daemon's own output (and its children's lines) go to stderr: the log.
 # It runs in the temp dir: its working directory is its children's default cwd.
-(cd "$tmp" && exec "$pmd" --address "$address" --verbose) >&2 &
+# ELIFE_PMD_WRAPPER (e.g. valgrind, from meson test --setup=valgrind) is
+# word-split on purpose.
+# shellcheck disable=SC2086
+(cd "$tmp" && exec ${ELIFE_PMD_WRAPPER:-} "$pmd" --address "$address" --verbose \
+   --state-dir "$tmp/.state") >&2 &
 pmd_pid=$!
 
 export ELIFE_PM_BUS_ADDRESS="$address"

@@ -1,0 +1,610 @@
+/* pmdrv.c — the benchmark's D-Bus client for elife-pmd.
+ *
+ * A small, fast client (GDBus, synchronous calls from one thread) so that
+ * per-call latencies measure the daemon and the bus, not an interpreter.
+ * Built by bench/run.sh into a temp dir:
+ *   cc -O2 pmdrv.c $(pkg-config --cflags --libs gio-2.0) -lm
+ *
+ * Usage: pmdrv ADDRESS COMMAND ARGS...
+ *   wait-name SECONDS            wait until org.elife.ProcessManager is owned
+ *   ping N                       N × org.freedesktop.DBus.Peer.Ping to the daemon
+ *   start N SCRIPT [OPTS]        N sequential Start calls
+ *       -a ARG (repeat) -e K=V (repeat) -n NAME -t STOP_TIMEOUT_MS
+ *       -r RESTART_AT_CSV -l LOG -c CWD
+ *   call N List|GetManagedObjects   N calls of a query
+ *   stopall                      one StopAll
+ *   stop NAME                    one Stop(NAME)
+ *   list                         restarts summed over List, and the states
+ *   lateness N DELAY_MS PID SCRIPT
+ *       start SCRIPT (name "late", restartAt [DELAY_MS]); time each gap
+ *       between Exited and the next Started (timestamps taken in the GDBus
+ *       worker thread as the messages arrive); N gaps; then Stop. PID is the
+ *       daemon's, for its CPU time over the N restarts.
+ *   baseline-spawn N PROGRAM [ARGS]
+ *       the floor for Start: N × posix_spawn (returns once exec is done)
+ *   baseline-lateness N DELAY_MS SCRIPT
+ *       the floor for the same job: a GLib main loop that posix_spawns SCRIPT,
+ *       reaps it, waits DELAY_MS with g_timeout_add and spawns again. Lateness
+ *       is (spawn returned − exit seen − DELAY_MS).
+ *
+ * Output: KEY=VALUE lines on stdout (times in µs unless the key says ms).
+ */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gio/gio.h>
+
+#define BUS   "org.elife.ProcessManager"
+#define PATH  "/org/elife/ProcessManager"
+#define IFACE "org.elife.ProcessManager"
+
+extern char **environ;
+
+static GDBusConnection *conn;
+
+static void
+die (const char *what, GError *error)
+{
+  fprintf (stderr, "pmdrv: %s: %s\n", what, error ? error->message : "failed");
+  exit (1);
+}
+
+static int
+cmp_i64 (const void *a, const void *b)
+{
+  gint64 x = *(const gint64 *) a, y = *(const gint64 *) b;
+  return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentile of a sorted array. */
+static gint64
+pct (const gint64 *v, int n, double p)
+{
+  int k = (int) ceil (p * n) - 1;
+  if (k < 0)
+    k = 0;
+  if (k >= n)
+    k = n - 1;
+  return v[k];
+}
+
+static void
+stats (const char *prefix, gint64 *v, int n)
+{
+  gint64 sum = 0;
+
+  if (n == 0)
+    {
+      printf ("%s_n=0\n", prefix);
+      return;
+    }
+  qsort (v, n, sizeof *v, cmp_i64);
+  for (int i = 0; i < n; i++)
+    sum += v[i];
+  printf ("%s_n=%d\n%s_min=%" G_GINT64_FORMAT "\n%s_p50=%" G_GINT64_FORMAT
+          "\n%s_p99=%" G_GINT64_FORMAT "\n%s_max=%" G_GINT64_FORMAT "\n%s_mean=%.1f\n",
+          prefix, n, prefix, v[0], prefix, pct (v, n, 0.5), prefix, pct (v, n, 0.99),
+          prefix, v[n - 1], prefix, (double) sum / n);
+}
+
+static GVariant *
+call (const char *path, const char *iface, const char *method, GVariant *args,
+      const GVariantType *reply_type)
+{
+  g_autoptr(GError) error = NULL;
+  GVariant *r = g_dbus_connection_call_sync (conn, BUS, path, iface, method, args, reply_type,
+                                             G_DBUS_CALL_FLAGS_NO_AUTO_START, 120000, NULL,
+                                             &error);
+  if (r == NULL)
+    die (method, error);
+  return r;
+}
+
+/* utime+stime of a process, in ms. */
+static double
+proc_cpu_ms (int pid)
+{
+  char path[64], buf[4096];
+  unsigned long ut = 0, st = 0;
+  FILE *f;
+  char *p;
+
+  snprintf (path, sizeof path, "/proc/%d/stat", pid);
+  f = fopen (path, "r");
+  if (f == NULL)
+    return -1;
+  if (fgets (buf, sizeof buf, f) == NULL)
+    buf[0] = '\0';
+  fclose (f);
+  p = strrchr (buf, ')');
+  if (p == NULL)
+    return -1;
+  /* after ")": state(3) ppid pgrp session tty tpgid flags minflt cminflt
+   * majflt cmajflt utime(14) stime(15) */
+  if (sscanf (p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+    return -1;
+  return (ut + st) * 1000.0 / sysconf (_SC_CLK_TCK);
+}
+
+/* ---- commands ------------------------------------------------------------ */
+
+static int
+cmd_wait_name (int argc, char **argv)
+{
+  double secs = argc > 0 ? atof (argv[0]) : 10;
+  gint64 deadline = g_get_monotonic_time () + (gint64) (secs * G_USEC_PER_SEC);
+
+  while (g_get_monotonic_time () < deadline)
+    {
+      g_autoptr(GVariant) r = g_dbus_connection_call_sync (
+          conn, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+          "NameHasOwner", g_variant_new ("(s)", BUS), G_VARIANT_TYPE ("(b)"),
+          G_DBUS_CALL_FLAGS_NONE, -1, NULL, NULL);
+      gboolean owned = FALSE;
+
+      if (r)
+        g_variant_get (r, "(b)", &owned);
+      if (owned)
+        {
+          printf ("owned=1\n");
+          return 0;
+        }
+      g_usleep (5000);
+    }
+  fprintf (stderr, "pmdrv: %s not owned after %.1f s\n", BUS, secs);
+  return 1;
+}
+
+static int
+cmd_ping (int argc, char **argv)
+{
+  int n = argc > 0 ? atoi (argv[0]) : 100;
+  gint64 *v = g_new (gint64, n);
+
+  for (int i = 0; i < n; i++)
+    {
+      gint64 t0 = g_get_monotonic_time ();
+      g_autoptr(GVariant) r = call (PATH, "org.freedesktop.DBus.Peer", "Ping", NULL, NULL);
+      v[i] = g_get_monotonic_time () - t0;
+    }
+  stats ("ping_us", v, n);
+  return 0;
+}
+
+static GVariant *
+build_options (const char *script, int argc, char **argv)
+{
+  GVariantBuilder b, args, env;
+  gboolean have_args = FALSE, have_env = FALSE;
+  int opt;
+
+  g_variant_builder_init (&b, G_VARIANT_TYPE ("a{sv}"));
+  g_variant_builder_init (&args, G_VARIANT_TYPE ("as"));
+  g_variant_builder_init (&env, G_VARIANT_TYPE ("a{ss}"));
+  g_variant_builder_add (&b, "{sv}", "script", g_variant_new_string (script));
+  optind = 1;
+  while ((opt = getopt (argc, argv, "a:e:n:t:r:l:c:")) != -1)
+    {
+      switch (opt)
+        {
+        case 'a':
+          g_variant_builder_add (&args, "s", optarg);
+          have_args = TRUE;
+          break;
+        case 'e':
+          {
+            char *eq = strchr (optarg, '=');
+            if (eq == NULL)
+              die ("-e needs K=V", NULL);
+            *eq = '\0';
+            g_variant_builder_add (&env, "{ss}", optarg, eq + 1);
+            have_env = TRUE;
+            break;
+          }
+        case 'n':
+          g_variant_builder_add (&b, "{sv}", "name", g_variant_new_string (optarg));
+          break;
+        case 't':
+          g_variant_builder_add (&b, "{sv}", "stopTimeout",
+                                 g_variant_new_uint32 ((guint32) atol (optarg)));
+          break;
+        case 'r':
+          {
+            GVariantBuilder ra;
+            g_auto(GStrv) parts = g_strsplit (optarg, ",", -1);
+            g_variant_builder_init (&ra, G_VARIANT_TYPE ("au"));
+            for (char **p = parts; *p; p++)
+              if (**p)
+                g_variant_builder_add (&ra, "u", (guint32) atol (*p));
+            g_variant_builder_add (&b, "{sv}", "restartAt", g_variant_builder_end (&ra));
+            break;
+          }
+        case 'l':
+          g_variant_builder_add (&b, "{sv}", "log", g_variant_new_string (optarg));
+          break;
+        case 'c':
+          g_variant_builder_add (&b, "{sv}", "cwd", g_variant_new_string (optarg));
+          break;
+        default:
+          die ("bad start option", NULL);
+        }
+    }
+  if (have_args)
+    g_variant_builder_add (&b, "{sv}", "args", g_variant_builder_end (&args));
+  else
+    g_variant_builder_clear (&args);
+  if (have_env)
+    g_variant_builder_add (&b, "{sv}", "env", g_variant_builder_end (&env));
+  else
+    g_variant_builder_clear (&env);
+  return g_variant_ref_sink (g_variant_new ("(@a{sv})", g_variant_builder_end (&b)));
+}
+
+static int
+cmd_start (int argc, char **argv)
+{
+  int n;
+  gint64 *v, t_all;
+  g_autoptr(GVariant) params = NULL;
+
+  if (argc < 2)
+    die ("start N SCRIPT [opts]", NULL);
+  n = atoi (argv[0]);
+  /* getopt wants argv[0] to be a program name: shift so SCRIPT plays it. */
+  params = build_options (argv[1], argc - 1, argv + 1);
+  v = g_new (gint64, n);
+  t_all = g_get_monotonic_time ();
+  for (int i = 0; i < n; i++)
+    {
+      gint64 t0 = g_get_monotonic_time ();
+      g_autoptr(GVariant) r = call (PATH, IFACE, "Start", params, G_VARIANT_TYPE ("(u)"));
+      v[i] = g_get_monotonic_time () - t0;
+    }
+  t_all = g_get_monotonic_time () - t_all;
+  printf ("start_total_ms=%.1f\n", t_all / 1000.0);
+  if (n >= 100)
+    {
+      /* latency against the number of children already running */
+      int k = n / 10;
+      gint64 *first = g_memdup2 (v, k * sizeof *v), *last = g_memdup2 (v + n - k, k * sizeof *v);
+      stats ("start_first10pct_us", first, k);
+      stats ("start_last10pct_us", last, k);
+    }
+  stats ("start_us", v, n);
+  return 0;
+}
+
+static int
+cmd_call (int argc, char **argv)
+{
+  int n;
+  const char *method;
+  gint64 *v;
+  gsize items = 0, bytes = 0;
+
+  if (argc < 2)
+    die ("call N METHOD", NULL);
+  n = atoi (argv[0]);
+  method = argv[1];
+  v = g_new (gint64, n);
+  for (int i = 0; i < n; i++)
+    {
+      gint64 t0 = g_get_monotonic_time ();
+      g_autoptr(GVariant) r = NULL;
+
+      if (g_str_equal (method, "GetManagedObjects"))
+        r = call (PATH, "org.freedesktop.DBus.ObjectManager", method, NULL,
+                  G_VARIANT_TYPE ("(a{oa{sa{sv}}})"));
+      else
+        r = call (PATH, IFACE, method, NULL, NULL);
+      v[i] = g_get_monotonic_time () - t0;
+      if (i == 0)
+        {
+          g_autoptr(GVariant) c = g_variant_get_child_value (r, 0);
+          items = g_variant_n_children (c);
+          bytes = g_variant_get_size (r);
+        }
+    }
+  printf ("items=%zu\nreply_bytes=%zu\n", items, bytes);
+  stats ("call_us", v, n);
+  return 0;
+}
+
+static int
+cmd_stopall (void)
+{
+  guint32 count = 0;
+  gint64 t0 = g_get_monotonic_time ();
+  g_autoptr(GVariant) r = call (PATH, IFACE, "StopAll", NULL, G_VARIANT_TYPE ("(u)"));
+  gint64 dt = g_get_monotonic_time () - t0;
+
+  g_variant_get (r, "(u)", &count);
+  printf ("stopall_ms=%.1f\ncount=%u\n", dt / 1000.0, count);
+  return 0;
+}
+
+static int
+cmd_stop (int argc, char **argv)
+{
+  guint32 count = 0;
+  gint64 t0 = g_get_monotonic_time ();
+  g_autoptr(GVariant) r = NULL;
+
+  if (argc < 1)
+    die ("stop NAME", NULL);
+  r = call (PATH, IFACE, "Stop", g_variant_new ("(s)", argv[0]), G_VARIANT_TYPE ("(u)"));
+  g_variant_get (r, "(u)", &count);
+  printf ("stop_ms=%.1f\ncount=%u\n", (g_get_monotonic_time () - t0) / 1000.0, count);
+  return 0;
+}
+
+static int
+cmd_list (void)
+{
+  g_autoptr(GVariant) r = call (PATH, IFACE, "List", NULL, G_VARIANT_TYPE ("(a(ususu))"));
+  g_autoptr(GVariantIter) it = NULL;
+  guint32 id, pid, restarts;
+  const char *name, *state;
+  guint64 total = 0;
+  int n = 0, running = 0;
+
+  g_variant_get (r, "(a(ususu))", &it);
+  while (g_variant_iter_next (it, "(u&su&su)", &id, &name, &pid, &state, &restarts))
+    {
+      n++;
+      total += restarts;
+      if (g_str_equal (state, "running"))
+        running++;
+    }
+  printf ("processes=%d\nrunning=%d\nrestarts=%" G_GUINT64_FORMAT "\n", n, running, total);
+  return 0;
+}
+
+/* ---- restart lateness ---------------------------------------------------- */
+
+typedef struct {
+  GMutex  lock;
+  GCond   cond;
+  guint32 id;        /* ours; 0 until Start returned */
+  gint64  t_exit;    /* last Exited seen, 0 when none pending */
+  gint64 *gaps;
+  int     n, want;
+} Late;
+
+static GDBusMessage *
+late_filter (GDBusConnection *c, GDBusMessage *msg, gboolean incoming, gpointer data)
+{
+  Late *l = data;
+  gint64 now = g_get_monotonic_time ();
+  const char *member;
+  GVariant *body;
+  guint32 id = 0;
+
+  if (!incoming || g_dbus_message_get_message_type (msg) != G_DBUS_MESSAGE_TYPE_SIGNAL)
+    return msg;
+  if (g_strcmp0 (g_dbus_message_get_interface (msg), IFACE) != 0)
+    return msg;
+  member = g_dbus_message_get_member (msg);
+  body = g_dbus_message_get_body (msg);
+  if (body == NULL || g_variant_n_children (body) < 1)
+    return msg;
+  g_variant_get_child (body, 0, "u", &id);
+  g_mutex_lock (&l->lock);
+  /* The Start reply and our first Started may race: our id is the only one
+   * the daemon runs during this measurement, so any id is ours. */
+  if (g_strcmp0 (member, "Exited") == 0)
+    l->t_exit = now;
+  else if (g_strcmp0 (member, "Started") == 0 && l->t_exit != 0)
+    {
+      if (l->n < l->want)
+        l->gaps[l->n++] = now - l->t_exit;
+      l->t_exit = 0;
+      g_cond_signal (&l->cond);
+    }
+  g_mutex_unlock (&l->lock);
+  return msg;
+}
+
+static int
+cmd_lateness (int argc, char **argv)
+{
+  Late l = { 0 };
+  int delay, pid;
+  double cpu0, cpu1;
+  gint64 t0, t1, deadline;
+  char rbuf[32];
+  char *sargv[] = { argv[3], "-n", "late", "-r", rbuf, NULL };
+  g_autoptr(GVariant) params = NULL, r = NULL, m = NULL;
+
+  if (argc < 4)
+    die ("lateness N DELAY PID SCRIPT", NULL);
+  l.want = atoi (argv[0]);
+  delay = atoi (argv[1]);
+  pid = atoi (argv[2]);
+  snprintf (rbuf, sizeof rbuf, "%d", delay);
+  l.gaps = g_new0 (gint64, l.want);
+  g_mutex_init (&l.lock);
+  g_cond_init (&l.cond);
+
+  g_dbus_connection_add_filter (conn, late_filter, &l, NULL);
+  m = g_dbus_connection_call_sync (
+      conn, "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "AddMatch",
+      g_variant_new ("(s)", "type='signal',interface='" IFACE "',path='" PATH "'"), NULL,
+      G_DBUS_CALL_FLAGS_NONE, -1, NULL, NULL);
+
+  params = build_options (argv[3], 5, sargv);
+  cpu0 = proc_cpu_ms (pid);
+  t0 = g_get_monotonic_time ();
+  r = call (PATH, IFACE, "Start", params, G_VARIANT_TYPE ("(u)"));
+  deadline = t0 + (gint64) l.want * (delay + 50) * 1000 + 10 * G_USEC_PER_SEC;
+  g_mutex_lock (&l.lock);
+  while (l.n < l.want)
+    if (!g_cond_wait_until (&l.cond, &l.lock, deadline))
+      break;
+  g_mutex_unlock (&l.lock);
+  t1 = g_get_monotonic_time ();
+  cpu1 = proc_cpu_ms (pid);
+  {
+    g_autoptr(GVariant) s = call (PATH, IFACE, "Stop", g_variant_new ("(s)", "late"), NULL);
+  }
+  g_mutex_lock (&l.lock);
+  for (int i = 0; i < l.n; i++)
+    l.gaps[i] -= (gint64) delay * 1000;
+  printf ("wall_ms=%.1f\ndaemon_cpu_ms=%.1f\n", (t1 - t0) / 1000.0, cpu1 - cpu0);
+  stats ("late_us", l.gaps, l.n);
+  g_mutex_unlock (&l.lock);
+  return l.n == l.want ? 0 : 1;
+}
+
+typedef struct {
+  GMainLoop *loop;
+  const char *script;
+  int want, n, delay;
+  gint64 t_exit;
+  gint64 *late;
+  GPid pid;
+} Base;
+
+static void base_spawn (Base *b);
+
+static gboolean
+base_timer (gpointer data)
+{
+  Base *b = data;
+  base_spawn (b);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+base_child (GPid pid, gint status, gpointer data)
+{
+  Base *b = data;
+  b->t_exit = g_get_monotonic_time ();
+  g_spawn_close_pid (pid);
+  if (b->n >= b->want)
+    {
+      g_main_loop_quit (b->loop);
+      return;
+    }
+  g_timeout_add (b->delay, base_timer, b);
+}
+
+static void
+base_spawn (Base *b)
+{
+  pid_t pid;
+  char *argv[] = { (char *) b->script, NULL };
+
+  if (posix_spawn (&pid, b->script, NULL, NULL, argv, environ) != 0)
+    die ("posix_spawn", NULL);
+  if (b->t_exit != 0)
+    b->late[b->n++] = g_get_monotonic_time () - b->t_exit - (gint64) b->delay * 1000;
+  g_child_watch_add (pid, base_child, b);
+}
+
+static int
+cmd_baseline_lateness (int argc, char **argv)
+{
+  Base b = { 0 };
+  struct rusage ru;
+  gint64 t0;
+
+  if (argc < 3)
+    die ("baseline-lateness N DELAY SCRIPT", NULL);
+  b.want = atoi (argv[0]);
+  b.delay = atoi (argv[1]);
+  b.script = argv[2];
+  b.late = g_new0 (gint64, b.want);
+  b.loop = g_main_loop_new (NULL, FALSE);
+  t0 = g_get_monotonic_time ();
+  base_spawn (&b);
+  g_main_loop_run (b.loop);
+  getrusage (RUSAGE_SELF, &ru);
+  printf ("wall_ms=%.1f\nself_cpu_ms=%.1f\n", (g_get_monotonic_time () - t0) / 1000.0,
+          (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000.0 +
+          (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000.0);
+  stats ("late_us", b.late, b.n);
+  return 0;
+}
+
+/* The floor for Start: posix_spawn (vfork+exec, returns once exec is done, as
+ * Start does) of the same program, N times in a row; then kill them. */
+static int
+cmd_baseline_spawn (int argc, char **argv)
+{
+  int n;
+  gint64 *v;
+  pid_t *pids;
+
+  if (argc < 2)
+    die ("baseline-spawn N PROGRAM [ARGS]", NULL);
+  n = atoi (argv[0]);
+  v = g_new (gint64, n);
+  pids = g_new (pid_t, n);
+  for (int i = 0; i < n; i++)
+    {
+      gint64 t0 = g_get_monotonic_time ();
+      if (posix_spawn (&pids[i], argv[1], NULL, NULL, argv + 1, environ) != 0)
+        die ("posix_spawn", NULL);
+      v[i] = g_get_monotonic_time () - t0;
+    }
+  for (int i = 0; i < n; i++)
+    kill (pids[i], SIGKILL);
+  for (int i = 0; i < n; i++)
+    waitpid (pids[i], NULL, 0);
+  stats ("spawn_us", v, n);
+  return 0;
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autoptr(GError) error = NULL;
+  const char *cmd;
+
+  if (argc < 3)
+    {
+      fprintf (stderr, "usage: pmdrv ADDRESS COMMAND ARGS...\n");
+      return 2;
+    }
+  cmd = argv[2];
+  setvbuf (stdout, NULL, _IOLBF, 0);
+  if (g_str_equal (cmd, "baseline-lateness"))
+    return cmd_baseline_lateness (argc - 3, argv + 3);
+  if (g_str_equal (cmd, "baseline-spawn"))
+    return cmd_baseline_spawn (argc - 3, argv + 3);
+
+  conn = g_dbus_connection_new_for_address_sync (
+      argv[1], G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                   G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+      NULL, NULL, &error);
+  if (conn == NULL)
+    die ("connect", error);
+
+  if (g_str_equal (cmd, "wait-name"))
+    return cmd_wait_name (argc - 3, argv + 3);
+  if (g_str_equal (cmd, "ping"))
+    return cmd_ping (argc - 3, argv + 3);
+  if (g_str_equal (cmd, "start"))
+    return cmd_start (argc - 3, argv + 3);
+  if (g_str_equal (cmd, "call"))
+    return cmd_call (argc - 3, argv + 3);
+  if (g_str_equal (cmd, "stopall"))
+    return cmd_stopall ();
+  if (g_str_equal (cmd, "stop"))
+    return cmd_stop (argc - 3, argv + 3);
+  if (g_str_equal (cmd, "list"))
+    return cmd_list ();
+  if (g_str_equal (cmd, "lateness"))
+    return cmd_lateness (argc - 3, argv + 3);
+  fprintf (stderr, "pmdrv: unknown command %s\n", cmd);
+  return 2;
+}
