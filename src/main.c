@@ -8,6 +8,7 @@
 
 #define G_LOG_DOMAIN "elife-pmd"
 
+#include <fcntl.h>
 #include <locale.h>
 #include <signal.h>
 #include <stdio.h>
@@ -189,9 +190,35 @@ main (int   argc,
     { NULL }
   };
 
+  /* Descriptors 0-2 must exist, or a pipe could land there and be
+   * clobbered when a child's standard streams are set up. */
+  for (int fd = 0; fd < 3; fd++)
+    if (fcntl (fd, F_GETFD) < 0)
+      open ("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+
   /* The watchdog is this binary too: a few KiB, no GLib main loop. */
   if (argc == 2 && g_str_equal (argv[1], "--watchdog"))
     return pm_state_watchdog_main (3);
+
+  /* GLib 2.74 reads G_SLICE when it loads, before main(): its slice
+   * magazines keep what a burst of D-Bus traffic allocated, for ever. With
+   * plain malloc the heap can be trimmed after a burst, so the daemon's
+   * memory follows its load. One exec at start-up buys that. */
+  if (g_getenv ("G_SLICE") == NULL)
+    {
+      g_setenv ("G_SLICE", "always-malloc", TRUE);
+      g_setenv ("ELIFE_PMD_SET_G_SLICE", "1", TRUE);
+      execv ("/proc/self/exe", argv);
+      /* Not fatal: only memory after bursts is at stake. */
+      g_unsetenv ("G_SLICE");
+      g_unsetenv ("ELIFE_PMD_SET_G_SLICE");
+    }
+  else if (g_getenv ("ELIFE_PMD_SET_G_SLICE") != NULL)
+    {
+      /* Ours, not the children's business. */
+      g_unsetenv ("G_SLICE");
+      g_unsetenv ("ELIFE_PMD_SET_G_SLICE");
+    }
 
   setlocale (LC_ALL, "");
   bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);

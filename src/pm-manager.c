@@ -10,6 +10,8 @@
 
 #define G_LOG_DOMAIN "pm-manager"
 
+#include <malloc.h>
+
 #include <gio/gio.h>
 #include <glib/gi18n.h>
 
@@ -37,6 +39,8 @@ struct _PmManager
   GHashTable               *callers;     /* unique name → CallerWatch* */
   guint                     next_id;
   guint                     starting;    /* Start calls waiting on replace */
+  guint                     activity;    /* calls and forgets since the last trim */
+  guint                     trim_timer;
   gboolean                  shutting_down;
 };
 
@@ -45,6 +49,34 @@ static void pm_manager_iface_init (PmDBusProcessManagerIface *iface);
 G_DEFINE_FINAL_TYPE_WITH_CODE (PmManager, pm_manager, PM_DBUS_TYPE_PROCESS_MANAGER_SKELETON,
                                G_IMPLEMENT_INTERFACE (PM_DBUS_TYPE_PROCESS_MANAGER,
                                                       pm_manager_iface_init))
+
+/* ---- memory ------------------------------------------------------------ */
+
+/* Work after which freed memory is worth handing back. */
+#define TRIM_AFTER_ACTIVITY 256
+#define TRIM_DELAY_MS       500
+
+static gboolean
+on_trim_timer (gpointer user_data)
+{
+  PmManager *self = user_data;
+
+  self->trim_timer = 0;
+  self->activity = 0;
+  /* A burst (thousands of calls, a StopAll of a thousand processes) leaves
+   * freed memory in malloc's arenas, the D-Bus thread's included; an idle
+   * daemon should not keep it. One-shot: an idle daemon never wakes. */
+  malloc_trim (0);
+  g_debug ("Trimmed the heap after a burst");
+  return G_SOURCE_REMOVE;
+}
+
+static void
+note_activity (PmManager *self)
+{
+  if (++self->activity >= TRIM_AFTER_ACTIVITY && self->trim_timer == 0)
+    self->trim_timer = g_timeout_add (TRIM_DELAY_MS, on_trim_timer, self);
+}
 
 /* ---- batches ---------------------------------------------------------- */
 
@@ -116,6 +148,7 @@ forget (PmManager *self,
 
   g_dbus_object_manager_server_unexport (self->object_manager,
                                          pm_process_get_object_path (process));
+  note_activity (self);
   g_debug ("Process %u forgotten", id);
   /* Last: this drops the registry's reference. */
   g_ptr_array_remove (self->processes, process);
@@ -416,6 +449,8 @@ pm_manager_handle_start (PmDBusProcessManager  *iface,
   g_autoptr(PmOptions) opts = NULL;
   StartData *data;
 
+  note_activity (PM_MANAGER (iface));
+
   opts = pm_options_parse (options, &error);
   if (opts == NULL)
     {
@@ -468,6 +503,8 @@ pm_manager_handle_stop (PmDBusProcessManager  *iface,
   PmManager *self = PM_MANAGER (iface);
   g_autoptr(GPtrArray) procs = find_processes (self, name);
 
+  note_activity (PM_MANAGER (iface));
+
   if (procs->len == 0)
     return return_not_found (invocation, name);
   stop_and_forget (self, procs, reply_count, invocation);
@@ -482,6 +519,8 @@ pm_manager_handle_restart (PmDBusProcessManager  *iface,
   PmManager *self = PM_MANAGER (iface);
   g_autoptr(GPtrArray) procs = find_processes (self, name);
 
+  note_activity (PM_MANAGER (iface));
+
   if (procs->len == 0)
     return return_not_found (invocation, name);
   restart_all (self, procs, reply_count, invocation);
@@ -495,6 +534,8 @@ pm_manager_handle_stop_all (PmDBusProcessManager  *iface,
   PmManager *self = PM_MANAGER (iface);
   g_autoptr(GPtrArray) procs = find_processes (self, NULL);
 
+  note_activity (PM_MANAGER (iface));
+
   stop_and_forget (self, procs, reply_count, invocation);
   return TRUE;
 }
@@ -505,6 +546,8 @@ pm_manager_handle_list (PmDBusProcessManager  *iface,
 {
   PmManager *self = PM_MANAGER (iface);
   GVariantBuilder builder;
+
+  note_activity (PM_MANAGER (iface));
 
   g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(ususu)"));
   for (guint i = 0; i < self->processes->len; i++)
@@ -528,6 +571,8 @@ pm_manager_handle_reopen_logs (PmDBusProcessManager  *iface,
                                GDBusMethodInvocation *invocation)
 {
   g_autoptr(GError) error = NULL;
+
+  note_activity (PM_MANAGER (iface));
 
   if (!pm_log_reopen_all (&error))
     g_dbus_method_invocation_return_gerror (invocation, error);
@@ -607,6 +652,7 @@ pm_manager_dispose (GObject *object)
 {
   PmManager *self = PM_MANAGER (object);
 
+  g_clear_handle_id (&self->trim_timer, g_source_remove);
   g_clear_pointer (&self->callers, g_hash_table_unref);
   g_clear_pointer (&self->by_id, g_hash_table_unref);
   g_clear_pointer (&self->processes, g_ptr_array_unref);
