@@ -310,7 +310,7 @@ main (int   argc,
   g_main_loop_run (daemon.loop);
 
   /* Releasing a name we no longer own makes the bus answer "not owner". */
-  if (!daemon.name_lost)
+  if (!daemon.name_lost && !g_dbus_connection_is_closed (daemon.connection))
     g_clear_handle_id (&daemon.owner_id, g_bus_unown_name);
   pm_manager_unexport (daemon.manager);
   if (!g_dbus_connection_is_closed (daemon.connection))

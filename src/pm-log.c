@@ -29,6 +29,7 @@
 #include <glib/gstdio.h>
 
 #include "pm-error.h"
+#include "pm-fdmux.h"
 #include "pm-lines.h"
 #include "pm-log.h"
 
@@ -50,7 +51,7 @@ typedef struct
 {
   PmLogClient    *client;  /* not owned: the client owns its streams */
   int             fd;
-  GSource        *source;  /* NULL while paused or closed */
+  PmFdWatch      *watch;   /* NULL while paused or closed */
   gboolean        paused;
   PmLineAssembler lines;
   PmAnsiStripper  ansi;
@@ -709,31 +710,21 @@ stream_finish (Stream *stream)
   pm_line_assembler_finish (&stream->lines, emit_line, client);
 }
 
-static gboolean on_readable (int          fd,
-                             GIOCondition condition,
-                             gpointer     user_data);
+static void on_readable (int      fd,
+                         guint32  events,
+                         gpointer user_data);
 
 static void
 stream_watch (Stream *stream)
 {
-  g_return_if_fail (stream->source == NULL);
-
-  stream->source = g_unix_fd_source_new (stream->fd, G_IO_IN);
-  g_source_set_callback (stream->source, G_SOURCE_FUNC (on_readable), stream, NULL);
-  /* The callback never iterates the main loop, so GLib need not block the
-   * source while dispatching it — blocking costs two wake-ups of the loop
-   * per read, on the hottest path of the daemon. */
-  g_source_set_can_recurse (stream->source, TRUE);
-  g_source_attach (stream->source, NULL);
+  g_return_if_fail (stream->watch == NULL);
+  stream->watch = pm_fd_watch_add (stream->fd, on_readable, stream);
 }
 
 static void
 stream_unwatch (Stream *stream)
 {
-  if (stream->source == NULL)
-    return;
-  g_source_destroy (stream->source);
-  g_clear_pointer (&stream->source, g_source_unref);
+  g_clear_pointer (&stream->watch, pm_fd_watch_remove);
 }
 
 static void
@@ -791,10 +782,10 @@ stream_read (Stream *stream,
   return TRUE;
 }
 
-static gboolean
-on_readable (int          fd,
-             GIOCondition condition,
-             gpointer     user_data)
+static void
+on_readable (int      fd,
+             guint32  events,
+             gpointer user_data)
 {
   Stream *stream = user_data;
   PmLogWriter *writer = stream->client->writer;
@@ -805,7 +796,7 @@ on_readable (int          fd,
       stream_finish (stream);
       writer_schedule (writer);
       stream_close (stream);
-      return G_SOURCE_REMOVE;
+      return;
     }
 
   if (writer_congested (writer))
@@ -815,9 +806,7 @@ on_readable (int          fd,
       stream->paused = TRUE;
       g_ptr_array_add (writer->paused, stream);
       stream_unwatch (stream);
-      return G_SOURCE_REMOVE;
     }
-  return G_SOURCE_CONTINUE;
 }
 
 /* ---- clients ---------------------------------------------------------- */

@@ -128,8 +128,16 @@ parse_args (PmOptions  *opts,
             GVariant   *value,
             GError    **error)
 {
+  GVariantIter iter;
+  const char *arg;
+
   if (g_variant_n_children (value) > PM_MAX_ARGS)
     return invalid (error, key, _("more than 10000 arguments"));
+  /* exec would fail with E2BIG: say so now, and which option. */
+  g_variant_iter_init (&iter, value);
+  while (g_variant_iter_next (&iter, "&s", &arg))
+    if (strlen (arg) >= PM_MAX_ARG_STRLEN)
+      return invalid (error, key, _("an argument is 128 KiB or longer"));
   g_strfreev (opts->args);
   opts->args = g_variant_dup_strv (value, NULL);
   return TRUE;
@@ -158,6 +166,12 @@ parse_env (PmOptions  *opts,
         {
           g_set_error (error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS,
                        _("Option “%s”: variable name “%s” contains “=”"), key, k);
+          return FALSE;
+        }
+      if (strlen (k) + 1 + strlen (v) >= PM_MAX_ARG_STRLEN)
+        {
+          g_set_error (error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS,
+                       _("Option “%s”: variable “%s” is 128 KiB or longer"), key, k);
           return FALSE;
         }
       g_ptr_array_add (env, g_strconcat (k, "=", v, NULL));

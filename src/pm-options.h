@@ -13,6 +13,7 @@ G_BEGIN_DECLS
 #define PM_MAX_ARGS         10000
 #define PM_MAX_ENV          10000
 #define PM_MAX_ARGV_BYTES   (1024 * 1024)   /* args + env, as exec counts them */
+#define PM_MAX_ARG_STRLEN   (128 * 1024)    /* one arg or "KEY=VALUE": the kernel's MAX_ARG_STRLEN */
 #define PM_MAX_PATH         4096
 #define PM_MAX_NAME         256
 #define PM_MAX_RESTART_AT   1000

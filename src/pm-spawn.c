@@ -128,6 +128,23 @@ check_file (const char *what,
   return TRUE;
 }
 
+/* Whether the kernel can exec @path itself: "#!" or an ELF header. */
+static gboolean
+has_exec_magic (const char *path)
+{
+  guint8 head[4] = { 0 };
+  gssize n = 0;
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+
+  if (fd < 0)
+    return TRUE;      /* unreadable but executable: let exec decide */
+  n = read (fd, head, sizeof head);
+  close (fd);
+  if (n >= 2 && head[0] == '#' && head[1] == '!')
+    return TRUE;
+  return n == 4 && memcmp (head, "\x7f" "ELF", 4) == 0;
+}
+
 static char **
 build_environment (const PmOptions *opts,
                    PmProgramKind    kind,
@@ -207,7 +224,6 @@ typedef struct
 {
   const char  *path;
   char       **argv;
-  char       **sh_argv;     /* "/bin/sh" path args...: for scripts without #! */
   char       **envp;
   const char  *cwd;
   int          fds[4];      /* become 0, 1, 2 and (node) 3; -1 for none */
@@ -275,8 +291,6 @@ child_main (void *data)
   sigprocmask (SIG_SETMASK, &empty, NULL);
 
   execve (a->path, a->argv, a->envp);
-  if (errno == ENOEXEC)
-    execve ("/bin/sh", a->sh_argv, a->envp);
   child_fail (a);
   return 127;
 }
@@ -370,7 +384,6 @@ pm_spawn (const PmOptions *opts,
   g_auto(GStrv) envp = NULL;
   g_autofree char *interpreter = NULL;
   g_autoptr(GPtrArray) argv = NULL;
-  g_autoptr(GPtrArray) sh_argv = NULL;
   int out_pipe[2] = { -1, -1 };
   int err_pipe[2] = { -1, -1 };
   int ipc[2] = { -1, -1 };
@@ -385,6 +398,11 @@ pm_spawn (const PmOptions *opts,
     {
       if (!check_file (_("Script"), script, X_OK, error))
         return FALSE;
+      /* An executable text file without "#!" is run by the shell, as a
+       * shell (and posix_spawnp) would; deciding it here spares an exec
+       * that is bound to fail. */
+      if (!has_exec_magic (script))
+        interpreter = g_strdup ("/bin/sh");
     }
   else
     {
@@ -403,10 +421,6 @@ pm_spawn (const PmOptions *opts,
     g_ptr_array_add (argv, *arg);
   g_ptr_array_add (argv, NULL);
 
-  sh_argv = g_ptr_array_new ();
-  g_ptr_array_add (sh_argv, (char *) "/bin/sh");
-  for (guint i = 0; i < argv->len; i++)
-    g_ptr_array_add (sh_argv, argv->pdata[i]);
 
   if (!make_pipe (out_pipe, error) || !make_pipe (err_pipe, error))
     goto fail;
@@ -424,7 +438,6 @@ pm_spawn (const PmOptions *opts,
 
     a.path = argv->pdata[0];
     a.argv = (char **) argv->pdata;
-    a.sh_argv = (char **) sh_argv->pdata;
     a.envp = envp;
     a.cwd = cwd;
     a.fds[0] = dev_null ();

@@ -1057,3 +1057,21 @@ pm_data_file (const char *name)
 {
   return g_test_get_filename (G_TEST_DIST, "data", name, NULL);
 }
+
+gboolean
+pm_test_rss_meaningful (void)
+{
+  const char *wrapper = g_getenv ("ELIFE_PMD_WRAPPER");
+
+  return (wrapper == NULL || *wrapper == '\0') &&
+         g_getenv ("ELIFE_PM_TEST_SANITIZED") == NULL;
+}
+
+guint
+pm_test_scaled (guint n)
+{
+  const char *slow = g_getenv ("ELIFE_PM_TEST_SLOW");
+  guint64 factor = slow ? g_ascii_strtoull (slow, NULL, 10) : 1;
+
+  return factor > 1 ? MAX (n / factor, 1) : n;
+}

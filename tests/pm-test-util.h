@@ -145,6 +145,15 @@ guint pm_count_signals (PmFixture *f, const char *signal, guint32 id);
 gboolean pm_wait_for_line (PmFixture *f, const char *text, guint timeout_ms);
 gboolean pm_has_line (PmFixture *f, const char *text);
 
+/* Whether the daemon's RSS means anything: not under valgrind
+ * (ELIFE_PMD_WRAPPER) nor a sanitizer build (ELIFE_PM_TEST_SANITIZED), whose
+ * shadow memory and quarantine dwarf ours. Memory checks are skipped then. */
+gboolean pm_test_rss_meaningful (void);
+
+/* @n divided by ELIFE_PM_TEST_SLOW (set by the valgrind setup), at least 1:
+ * load tests keep their shape under a slow tool with fewer rounds. */
+guint pm_test_scaled (guint n);
+
 /* Processes. */
 gboolean pm_pid_alive (pid_t pid);
 void pm_track_pid (PmFixture *f, pid_t pid);

@@ -161,21 +161,61 @@ build_script_too_long (void)
   return g_variant_ref_sink (g_variant_new_parsed ("{'script': <%s>}", script));
 }
 
-/* args and env together, @arg_len bytes of argument and @env_len of value. */
+/* Strings of an argument vector are cut into pieces of this size, under
+ * the per-string cap (PM_MAX_ARG_STRLEN), so that only the total counts. */
+#define PIECE 65536
+
+/* args and env together: @arg_len bytes of arguments and @env_len of
+ * values, in PIECE-sized strings ("V0=...", "V1=..."). */
 static GVariant *
 argv_bytes (gsize arg_len,
             gsize env_len)
 {
   g_auto(GVariantBuilder) b = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
-  g_autofree char *arg = g_strnfill (arg_len, 'a');
-  g_autofree char *value = g_strnfill (env_len, 'v');
-  const char *args[] = { arg, NULL };
+  g_auto(GVariantBuilder) args = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_STRING_ARRAY);
+  g_auto(GVariantBuilder) env = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("a{ss}"));
+  guint i = 0;
+
+  for (gsize left = arg_len; left > 0; left -= MIN (left, PIECE))
+    {
+      g_autofree char *arg = g_strnfill (MIN (left, PIECE), 'a');
+      g_variant_builder_add (&args, "s", arg);
+    }
+  for (gsize left = env_len; left > 0; left -= MIN (left, PIECE), i++)
+    {
+      g_autofree char *key = g_strdup_printf ("V%u", i);
+      g_autofree char *value = g_strnfill (MIN (left, PIECE), 'v');
+      g_variant_builder_add (&env, "{ss}", key, value);
+    }
 
   g_variant_builder_add (&b, "{sv}", "script", g_variant_new_string ("app"));
-  g_variant_builder_add (&b, "{sv}", "args", g_variant_new_strv (args, -1));
-  g_variant_builder_add (&b, "{sv}", "env",
-                         g_variant_new_parsed ("{'V': %s}", value));
+  g_variant_builder_add (&b, "{sv}", "args", g_variant_builder_end (&args));
+  g_variant_builder_add (&b, "{sv}", "env", g_variant_builder_end (&env));
   return g_variant_ref_sink (g_variant_builder_end (&b));
+}
+
+static GVariant *
+one_string (const char *key,
+            gsize       len)
+{
+  g_autofree char *big = g_strnfill (len, 'x');
+
+  if (g_str_equal (key, "args"))
+    return g_variant_ref_sink (g_variant_new_parsed ("{'script': <'app'>, 'args': <[%s]>}", big));
+  return g_variant_ref_sink (g_variant_new_parsed ("{'script': <'app'>, 'env': <{'K': %s}>}", big));
+}
+
+static GVariant *
+build_arg_strlen_over (void)
+{
+  return one_string ("args", PM_MAX_ARG_STRLEN);
+}
+
+static GVariant *
+build_env_strlen_over (void)
+{
+  /* "K=" + value reaches the cap. */
+  return one_string ("env", PM_MAX_ARG_STRLEN - 2);
 }
 
 static GVariant *
@@ -396,12 +436,25 @@ static void expect_interpreter_bare (PmOptions *e) { e->interpreter = g_strdup (
 static void
 expect_argv_half (PmOptions *e)
 {
-  g_autofree char *arg = g_strnfill (PM_MAX_ARGV_BYTES / 4, 'a');
-  g_autofree char *value = g_strnfill (PM_MAX_ARGV_BYTES / 4, 'v');
-  g_autofree char *var = g_strconcat ("V=", value, NULL);
+  g_autoptr(GStrvBuilder) args = g_strv_builder_new ();
+  g_autoptr(GStrvBuilder) env = g_strv_builder_new ();
+  guint i = 0;
 
-  set_strv (&e->args, arg, NULL);
-  set_strv (&e->env, var, NULL);
+  for (gsize left = PM_MAX_ARGV_BYTES / 4; left > 0; left -= MIN (left, PIECE))
+    {
+      g_autofree char *arg = g_strnfill (MIN (left, PIECE), 'a');
+      g_strv_builder_add (args, arg);
+    }
+  for (gsize left = PM_MAX_ARGV_BYTES / 4; left > 0; left -= MIN (left, PIECE), i++)
+    {
+      g_autofree char *value = g_strnfill (MIN (left, PIECE), 'v');
+      g_autofree char *var = g_strdup_printf ("V%u=%s", i, value);
+      g_strv_builder_add (env, var);
+    }
+  g_strfreev (e->args);
+  e->args = g_strv_builder_end (args);
+  g_strfreev (e->env);
+  e->env = g_strv_builder_end (env);
 }
 
 static void
@@ -559,6 +612,8 @@ static const InvalidCase invalid_cases[] = {
   { "argv-bytes/args", NULL, build_argv_args_too_big, "args" },
   { "argv-bytes/env", NULL, build_argv_env_too_big, "env" },
   { "argv-bytes/sum", NULL, build_argv_sum_too_big, "args" },
+  { "argv-bytes/one-arg-over-strlen", NULL, build_arg_strlen_over, "args" },
+  { "argv-bytes/one-env-over-strlen", NULL, build_env_strlen_over, "env" },
   { "twice/script", "{'script': <'a'>, 'script': <'b'>}", NULL, "script" },
   { "twice/name", "{" S "'name': <'a'>, 'name': <'a'>}", NULL, "name" },
   { "twice/log-empty", "{" S "'log': <''>, 'log': <'x.log'>}", NULL, "log" },

@@ -1,15 +1,105 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds with -Werror, and runs the whole test
-# suite (unit tests, integration tests on private buses, the dbus-next
-# client test). No session bus is needed: every test starts its own.
-set -euo pipefail
+# Installs what is missing, then runs the whole test suite three ways, as
+# CI does: a -Werror build, an ASan+UBSan build, and memcheck on every
+# daemon the integration tests start; then a short run of each fuzzer.
+#   tools/test.sh           everything (about 15 minutes on 2 cores)
+#   tools/test.sh --quick   the -Werror build only
+# Extra arguments after the options go to `meson test` (e.g. a test name).
+# No session bus is needed: every test starts its own.
+set -uo pipefail
 cd "$(dirname "$0")/.."
 
-tools/deps.sh
-if [ ! -f build/build.ninja ]; then
-  meson setup build -Dwerror=true
+quick=0
+if [ "${1:-}" = "--quick" ]; then quick=1; shift; fi
+
+if [ "$quick" = 1 ]; then
+  tools/deps.sh || exit 1
 else
-  meson configure build -Dwerror=true
+  ELIFE_PM_VALGRIND=1 tools/deps.sh || exit 1
 fi
-meson compile -C build
-meson test -C build --print-errorlogs --num-processes 2 "$@"
+
+passed=0
+failed=0
+failures=()
+
+# Counts the meson tests of one run from its JSON log.
+tally () {
+  local log=$1 name=$2 counts
+  counts=$(python3 - "$log" <<'PY'
+import json, sys
+ok = bad = 0
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if r["result"] in ("OK", "SKIP", "EXPECTEDFAIL"):
+        ok += 1
+    else:
+        bad += 1
+print(ok, bad)
+PY
+)
+  set -- $counts
+  passed=$((passed + $1))
+  failed=$((failed + $2))
+  [ "$2" = 0 ] || failures+=("$name")
+}
+
+run () {
+  local name=$1 dir=$2 logname=$3
+  shift 3
+  echo "==== $name"
+  if ! meson test -C "$dir" --print-errorlogs --num-processes 2 "$@"; then
+    echo "==== $name: FAILED"
+  fi
+  if [ -f "$dir/meson-logs/$logname" ]; then
+    tally "$dir/meson-logs/$logname" "$name"
+  else
+    failed=$((failed + 1)); failures+=("$name")
+  fi
+}
+
+setup () {
+  local dir=$1
+  shift
+  if [ -f "$dir/build.ninja" ]; then
+    meson configure "$dir" "$@" >/dev/null
+  else
+    meson setup "$dir" "$@" >/dev/null
+  fi && meson compile -C "$dir"
+}
+
+# 1. The normal build, warnings as errors.
+if setup build -Dwerror=true; then
+  run "normal" build testlog.json "$@"
+else
+  failed=$((failed + 1)); failures+=("normal build")
+fi
+
+if [ "$quick" = 0 ]; then
+  # 2. AddressSanitizer + UndefinedBehaviorSanitizer, halting on the first
+  # error; LeakSanitizer checks every daemon at exit.
+  if setup build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false \
+       -Dc_args=-fno-sanitize-recover=all; then
+    ELIFE_PM_TEST_SANITIZED=1 \
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
+    UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+      run "asan+ubsan" build-asan testlog.json "$@"
+  else
+    failed=$((failed + 1)); failures+=("asan build")
+  fi
+
+  # 3. memcheck on the daemon (tests/meson.build: the valgrind setup).
+  run "valgrind" build testlog-valgrind.json --setup=valgrind --suite integration "$@"
+
+  # 4. The fuzzers, briefly (tools/fuzz.sh; FUZZ_SECONDS to change).
+  echo "==== fuzz"
+  if FUZZ_SECONDS=${FUZZ_SECONDS:-60} tools/fuzz.sh; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1)); failures+=("fuzz")
+  fi
+fi
+
+echo
+[ "${#failures[@]}" = 0 ] || echo "failed: ${failures[*]}"
+echo "${passed} passed, ${failed} failed"
+[ "$failed" = 0 ]
