@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <glib/gstdio.h>
@@ -1074,4 +1075,49 @@ pm_test_scaled (guint n)
   guint64 factor = slow ? g_ascii_strtoull (slow, NULL, 10) : 1;
 
   return factor > 1 ? MAX (n / factor, 1) : n;
+}
+
+void
+pm_report (const char *format, ...)
+{
+  g_autofree gchar *text = NULL;
+  va_list ap;
+
+  va_start (ap, format);
+  text = g_strdup_vprintf (format, ap);
+  va_end (ap);
+  g_test_message ("%s", text);
+  g_printerr ("# %s\n", text);
+}
+
+pid_t
+pm_daemon_pid (PmFixture *f)
+{
+  return (pid_t) atoi (g_subprocess_get_identifier (f->daemon));
+}
+
+guint
+pm_count_fds (pid_t pid)
+{
+  g_autofree gchar *path = g_strdup_printf ("/proc/%d/fd", (int) pid);
+  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+  guint n = 0;
+
+  g_assert_nonnull (dir);
+  while (g_dir_read_name (dir) != NULL)
+    n++;
+  return n;
+}
+
+gsize
+pm_rss_kib (pid_t pid)
+{
+  g_autofree gchar *path = g_strdup_printf ("/proc/%d/status", (int) pid);
+  g_autofree gchar *text = NULL;
+  const char *line;
+
+  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+  line = strstr (text, "\nVmRSS:");
+  g_assert_nonnull (line);
+  return (gsize) g_ascii_strtoull (line + strlen ("\nVmRSS:"), NULL, 10);
 }

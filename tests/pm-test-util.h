@@ -150,6 +150,14 @@ gboolean pm_has_line (PmFixture *f, const char *text);
  * shadow memory and quarantine dwarf ours. Memory checks are skipped then. */
 gboolean pm_test_rss_meaningful (void);
 
+/* Numbers for the log: g_test_message is swallowed with the stdout of a
+ * passing case's subprocess, so they go to stderr too. */
+void pm_report (const char *format, ...) G_GNUC_PRINTF (1, 2);
+/* The daemon's pid, its open descriptors and its VmRSS in KiB, from /proc. */
+pid_t pm_daemon_pid (PmFixture *f);
+guint pm_count_fds (pid_t pid);
+gsize pm_rss_kib (pid_t pid);
+
 /* @n divided by ELIFE_PM_TEST_SLOW (set by the valgrind setup), at least 1:
  * load tests keep their shape under a slow tool with fewer rounds. */
 guint pm_test_scaled (guint n);

@@ -39,60 +39,12 @@
 
 /* ---- reporting and /proc -------------------------------------------------- */
 
-/* g_test_message is swallowed with the stdout of a passing case's
- * subprocess; stderr is kept, so the numbers go there too. */
-static void G_GNUC_PRINTF (1, 2)
-report (const char *format, ...)
-{
-  g_autofree gchar *text = NULL;
-  va_list ap;
-
-  va_start (ap, format);
-  text = g_strdup_vprintf (format, ap);
-  va_end (ap);
-  g_test_message ("%s", text);
-  g_printerr ("# %s\n", text);
-}
-
-static pid_t
-daemon_pid (PmFixture *f)
-{
-  return (pid_t) atoi (g_subprocess_get_identifier (f->daemon));
-}
-
-static guint
-count_fds (pid_t pid)
-{
-  g_autofree gchar *path = g_strdup_printf ("/proc/%d/fd", (int) pid);
-  DIR *dir = opendir (path);
-  struct dirent *e;
-  guint n = 0;
-
-  g_assert_nonnull (dir);
-  while ((e = readdir (dir)) != NULL)
-    if (e->d_name[0] != '.')
-      n++;
-  closedir (dir);
-  return n;
-}
-
-static gsize
-rss_kib (pid_t pid)
-{
-  g_autofree gchar *path = g_strdup_printf ("/proc/%d/status", (int) pid);
-  g_autofree gchar *text = NULL;
-  const char *line;
-
-  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
-  line = strstr (text, "\nVmRSS:");
-  g_assert_nonnull (line);
-  return (gsize) g_ascii_strtoull (line + strlen ("\nVmRSS:"), NULL, 10);
-}
+/* report, daemon_pid, count_fds and rss_kib: tests/pm-test-util.h. */
 
 static void
 assert_daemon_up (PmFixture *f, const char *when)
 {
-  if (f->daemon_exited || kill (daemon_pid (f), 0) < 0)
+  if (f->daemon_exited || kill (pm_daemon_pid (f), 0) < 0)
     g_error ("the daemon is gone %s (wait status 0x%x)", when, f->daemon_wait_status);
   /* … and answering. */
   (void) pm_list_count (f);
@@ -107,7 +59,7 @@ typedef struct
 static Usage
 measure (PmFixture *f)
 {
-  Usage u = { count_fds (daemon_pid (f)), rss_kib (daemon_pid (f)) };
+  Usage u = { pm_count_fds (pm_daemon_pid (f)), pm_rss_kib (pm_daemon_pid (f)) };
 
   return u;
 }
@@ -130,7 +82,7 @@ assert_back_to_baseline (PmFixture *f, Usage base, guint fd_slack, gsize rss_sla
         break;
       pm_iterate_for (100);
     }
-  report ("%s: fds %u -> %u (%+d, allowed +%u); VmRSS %" G_GSIZE_FORMAT " -> %"
+  pm_report ("%s: fds %u -> %u (%+d, allowed +%u); VmRSS %" G_GSIZE_FORMAT " -> %"
           G_GSIZE_FORMAT " KiB (%+" G_GSSIZE_FORMAT " KiB, allowed +%" G_GSIZE_FORMAT ")",
           what, base.fds, now.fds, (int) now.fds - (int) base.fds, fd_slack,
           base.rss, now.rss, (gssize) now.rss - (gssize) base.rss, rss_slack);
@@ -1008,7 +960,7 @@ storm_init (Storm *s, PmFixture *f)
   memset (s, 0, sizeof *s);
   s->f = f;
   s->rand = g_rand_new_with_seed (seed);
-  report ("storm seed %u (set PM_HOSTILE_SEED to replay another)", seed);
+  pm_report ("storm seed %u (set PM_HOSTILE_SEED to replay another)", seed);
   s->categories = storm_categories;
   s->n_categories = G_N_ELEMENTS (storm_categories);
   for (guint i = 0; i < s->n_categories; i++)
@@ -1181,14 +1133,14 @@ storm_run (Storm *s, guint calls)
     g_error ("the storm did not finish within %d ms: %u of %u answered, %u in flight",
              STORM_DEADLINE_MS, s->answered, s->total, s->in_flight);
   secs = (g_get_monotonic_time () - t0) / 1e6;
-  report ("%u Start calls (%d in flight) in %.1f s (%.0f/s), slowest answer %.0f ms",
+  pm_report ("%u Start calls (%d in flight) in %.1f s (%.0f/s), slowest answer %.0f ms",
           calls, WINDOW, secs, calls / secs, s->max_latency_us / 1e3);
 }
 
 static void
-storm_report (Storm *s)
+storm_pm_report (Storm *s)
 {
-  report ("answers: %u success, %u InvalidArgs, %u SpawnFailed, %u LogFailed, "
+  pm_report ("answers: %u success, %u InvalidArgs, %u SpawnFailed, %u LogFailed, "
           "%u LimitExceeded, %u wrong",
           s->outcomes[0], s->outcomes[1], s->outcomes[2], s->outcomes[3], s->outcomes[4],
           s->failures);
@@ -1196,14 +1148,14 @@ storm_report (Storm *s)
     {
       Category *c = &s->categories[i];
 
-      report ("  %-15s sent %5u: ok %4u, invalid %4u, spawn %4u, log %4u, limit %4u",
+      pm_report ("  %-15s sent %5u: ok %4u, invalid %4u, spawn %4u, log %4u, limit %4u",
               c->name, c->sent, c->outcomes[0], c->outcomes[1], c->outcomes[2],
               c->outcomes[3], c->outcomes[4]);
     }
 }
 
 static void
-stop_all_and_report (PmFixture *f, const char *when)
+stop_all_and_pm_report (PmFixture *f, const char *when)
 {
   g_autoptr(GError) error = NULL;
   gint64 t0 = g_get_monotonic_time ();
@@ -1211,7 +1163,7 @@ stop_all_and_report (PmFixture *f, const char *when)
   guint32 count = pm_stop_all (f, &error);
 
   g_assert_no_error (error);
-  report ("%s: %u listed, StopAll forgot %u in %.0f ms", when, listed, count,
+  pm_report ("%s: %u listed, StopAll forgot %u in %.0f ms", when, listed, count,
           (g_get_monotonic_time () - t0) / 1e3);
   g_assert_cmpuint (pm_list_count (f), ==, 0);
 }
@@ -1228,21 +1180,21 @@ test_storm (PmFixture *f, gconstpointer data)
   /* Warm-up, so that the baseline includes what GLib and the daemon
    * allocate once (types, quarks, error domains, malloc arenas). */
   storm_run (&s, WARMUP_CALLS);
-  stop_all_and_report (f, "after the warm-up");
+  stop_all_and_pm_report (f, "after the warm-up");
   pm_iterate_for (200);
   base = measure (f);
-  report ("baseline: %u fds, VmRSS %" G_GSIZE_FORMAT " KiB", base.fds, base.rss);
+  pm_report ("baseline: %u fds, VmRSS %" G_GSIZE_FORMAT " KiB", base.fds, base.rss);
 
   storm_run (&s, STORM_CALLS);
   peak = measure (f);
-  report ("right after the storm: %u fds, VmRSS %" G_GSIZE_FORMAT " KiB", peak.fds, peak.rss);
-  storm_report (&s);
+  pm_report ("right after the storm: %u fds, VmRSS %" G_GSIZE_FORMAT " KiB", peak.fds, peak.rss);
+  storm_pm_report (&s);
   assert_daemon_up (f, "after the storm");
   if (s.failures > 0)
     g_error ("%u of %u answers were wrong; the first:%s", s.failures, s.answered,
              s.failure_text->str);
 
-  stop_all_and_report (f, "after the storm");
+  stop_all_and_pm_report (f, "after the storm");
   assert_back_to_baseline (f, base, FD_SLACK, RSS_SLACK_KIB, 5000, "after the storm");
   assert_daemon_up (f, "at the end");
   storm_clear (&s);
@@ -1407,7 +1359,7 @@ test_vanishing_callers (PmFixture *f, gconstpointer data)
 
   pm_iterate_for (300);
   maybe = count_listed (f, "vanished-maybe", NULL);
-  report ("of %d Start calls closed without a flush, %u reached the daemon", N, maybe);
+  pm_report ("of %d Start calls closed without a flush, %u reached the daemon", N, maybe);
   if (maybe > 0)
     {
       g_assert_cmpuint (pm_stop (f, "vanished-maybe", &error), ==, maybe);
@@ -1496,22 +1448,22 @@ flood_once (PmFixture *f, guint round)
   during = pm_call_begin (f, PM_TEST_PATH, PM_TEST_IFACE, "List", NULL, "(a(ususu))");
   g_dbus_connection_flush_sync (flood, NULL, &error);
   g_assert_no_error (error);
-  report ("flood %u: %u List calls written in %.0f ms", round, FLOOD,
+  pm_report ("flood %u: %u List calls written in %.0f ms", round, FLOOD,
           (g_get_monotonic_time () - t0) / 1e3);
-  report ("flood %u: List from the main connection during the flood: %" G_GINT64_FORMAT " ms",
+  pm_report ("flood %u: List from the main connection during the flood: %" G_GINT64_FORMAT " ms",
           round, list_latency_ms (during, t_during));
   peak = measure (f);
   g_dbus_connection_remove_filter (flood, filter);
   g_dbus_connection_close_sync (flood, NULL, &error);
   g_assert_no_error (error);
-  report ("flood %u: connection closed after %.0f ms with %d replies and %d errors "
+  pm_report ("flood %u: connection closed after %.0f ms with %d replies and %d errors "
           "(from the bus) back; daemon then: %u fds, VmRSS %" G_GSIZE_FORMAT " KiB",
           round, (g_get_monotonic_time () - t0) / 1e3, g_atomic_int_get (&count.returns),
           g_atomic_int_get (&count.errors), peak.fds, peak.rss);
 
   /* … and after it. */
   t0 = g_get_monotonic_time ();
-  report ("flood %u: List from the main connection after the flood: %" G_GINT64_FORMAT " ms",
+  pm_report ("flood %u: List from the main connection after the flood: %" G_GINT64_FORMAT " ms",
           round, list_latency_ms (pm_call_begin (f, PM_TEST_PATH, PM_TEST_IFACE, "List", NULL,
                                                  "(a(ususu))"), t0));
 }
@@ -1536,7 +1488,7 @@ test_list_flood (PmFixture *f, gconstpointer data)
     g_assert_cmpuint (pm_list_count (f), ==, PROCESSES);
   pm_iterate_for (200);
   base = measure (f);
-  report ("baseline: %u fds, VmRSS %" G_GSIZE_FORMAT " KiB", base.fds, base.rss);
+  pm_report ("baseline: %u fds, VmRSS %" G_GSIZE_FORMAT " KiB", base.fds, base.rss);
 
   flood_once (f, 1);
   g_assert_cmpuint (pm_list_count (f), ==, PROCESSES);
@@ -1546,12 +1498,12 @@ test_list_flood (PmFixture *f, gconstpointer data)
   g_assert_cmpuint (pm_list_count (f), ==, PROCESSES);
   pm_iterate_for (1000);
   after2 = measure (f);
-  report ("VmRSS 1 s after each flood: %" G_GSIZE_FORMAT " KiB, then %" G_GSIZE_FORMAT " KiB",
+  pm_report ("VmRSS 1 s after each flood: %" G_GSIZE_FORMAT " KiB, then %" G_GSIZE_FORMAT " KiB",
           after1.rss, after2.rss);
 
   assert_back_to_baseline (f, base, FD_SLACK, RSS_SLACK_KIB, 5000, "after the List floods");
   assert_daemon_up (f, "after the List floods");
-  stop_all_and_report (f, "at the end");
+  stop_all_and_pm_report (f, "at the end");
 }
 
 /* ---- limits ----------------------------------------------------------------------- */
@@ -1642,7 +1594,7 @@ test_limits (PmFixture *f, gconstpointer data)
   pm_start_ok (f, dict1 ("name", g_variant_new_take_string (g_strnfill (MAX_NAME, 'n'))), NULL);
   pm_start_ok (f, dict1 ("stopTimeout", g_variant_new_uint32 (MAX_STOP_TIMEOUT)), NULL);
   g_assert_cmpuint (pm_list_count (f), ==, 5);
-  stop_all_and_report (f, "limits");
+  stop_all_and_pm_report (f, "limits");
   assert_daemon_up (f, "after the limits");
 }
 

@@ -25,55 +25,7 @@
 
 /* ---- reporting and /proc -------------------------------------------------- */
 
-/* g_test_message is swallowed with the stdout of a passing case's
- * subprocess; stderr is kept, so the numbers go there too. */
-static void G_GNUC_PRINTF (1, 2)
-report (const char *format, ...)
-{
-  g_autofree gchar *text = NULL;
-  va_list ap;
-
-  va_start (ap, format);
-  text = g_strdup_vprintf (format, ap);
-  va_end (ap);
-  g_test_message ("%s", text);
-  g_printerr ("# %s\n", text);
-}
-
-static pid_t
-daemon_pid (PmFixture *f)
-{
-  return (pid_t) atoi (g_subprocess_get_identifier (f->daemon));
-}
-
-static guint
-count_fds (pid_t pid)
-{
-  g_autofree gchar *path = g_strdup_printf ("/proc/%d/fd", (int) pid);
-  DIR *dir = opendir (path);
-  struct dirent *e;
-  guint n = 0;
-
-  g_assert_nonnull (dir);
-  while ((e = readdir (dir)) != NULL)
-    if (e->d_name[0] != '.')
-      n++;
-  closedir (dir);
-  return n;
-}
-
-static gsize
-rss_kib (pid_t pid)
-{
-  g_autofree gchar *path = g_strdup_printf ("/proc/%d/status", (int) pid);
-  g_autofree gchar *text = NULL;
-  const char *line;
-
-  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
-  line = strstr (text, "\nVmRSS:");
-  g_assert_nonnull (line);
-  return (gsize) g_ascii_strtoull (line + strlen ("\nVmRSS:"), NULL, 10);
-}
+/* report, daemon_pid, count_fds and rss_kib: tests/pm-test-util.h. */
 
 /* The children of the daemon, from /proc/N/stat (state and ppid follow the
  * last ')' of the command name). */
@@ -176,7 +128,7 @@ is_zombie_child (pid_t pid, pid_t parent)
 static guint
 assert_no_zombie_left (PmFixture *f, guint grace_ms)
 {
-  pid_t parent = daemon_pid (f);
+  pid_t parent = pm_daemon_pid (f);
   Children c;
   gint64 deadline = g_get_monotonic_time () + grace_ms * 1000;
   guint seen;
@@ -205,7 +157,7 @@ assert_no_zombie_left (PmFixture *f, guint grace_ms)
 static void
 assert_only_watchdog (PmFixture *f)
 {
-  pid_t parent = daemon_pid (f);
+  pid_t parent = pm_daemon_pid (f);
   gint64 deadline = g_get_monotonic_time () + 2 * G_USEC_PER_SEC;
   Children c;
 
@@ -217,7 +169,7 @@ assert_only_watchdog (PmFixture *f)
       children_clear (&c);
       pm_iterate_for (20);
     }
-  report ("children of the daemon: %u watchdog, %u zombies, %u others%s",
+  pm_report ("children of the daemon: %u watchdog, %u zombies, %u others%s",
           c.watchdogs, c.zombies, c.others, c.what->str);
   if (c.zombies > 0 || c.others > 0)
     g_error ("children of the daemon left after every process stopped:%s", c.what->str);
@@ -404,9 +356,9 @@ settle_and_measure (PmFixture *f, Tally *t, const char *when)
   /* Let the daemon finish whatever follows the last reply (state file
    * records, freed sources). */
   pm_iterate_for (200);
-  u.fds = count_fds (daemon_pid (f));
-  u.rss = rss_kib (daemon_pid (f));
-  report ("%s: %u fds, VmRSS %" G_GSIZE_FORMAT " KiB (Started %u, Exited %u)",
+  u.fds = pm_count_fds (pm_daemon_pid (f));
+  u.rss = pm_rss_kib (pm_daemon_pid (f));
+  pm_report ("%s: %u fds, VmRSS %" G_GSIZE_FORMAT " KiB (Started %u, Exited %u)",
           when, u.fds, u.rss, t->started, t->exited);
   return u;
 }
@@ -414,7 +366,7 @@ settle_and_measure (PmFixture *f, Tally *t, const char *when)
 static void
 assert_back_to_baseline (PmFixture *f, Usage base, Usage now)
 {
-  report ("fds %u -> %u (%+d, allowed +%d); VmRSS %" G_GSIZE_FORMAT " -> %" G_GSIZE_FORMAT
+  pm_report ("fds %u -> %u (%+d, allowed +%d); VmRSS %" G_GSIZE_FORMAT " -> %" G_GSIZE_FORMAT
           " KiB (%+" G_GSSIZE_FORMAT " KiB, allowed +%d)",
           base.fds, now.fds, (int) now.fds - (int) base.fds, FD_SLACK,
           base.rss, now.rss, (gssize) now.rss - (gssize) base.rss, RSS_SLACK_KIB);
@@ -510,7 +462,7 @@ test_start_stop_cycles (PmFixture *f, gconstpointer data)
 
   t0 = g_get_monotonic_time ();
   run_cycles (f, CYCLES, &zombies_seen);
-  report ("%d start/stop cycles (%d in flight) in %.1f s; zombies seen at samples: %u",
+  pm_report ("%d start/stop cycles (%d in flight) in %.1f s; zombies seen at samples: %u",
           CYCLES, BATCH, (g_get_monotonic_time () - t0) / 1e6, zombies_seen);
   after = settle_and_measure (f, &tally, "after the cycles");
 
@@ -573,7 +525,7 @@ run_crashers (PmFixture *f, guint restarts, guint *zombies_seen)
         *zombies_seen += assert_no_zombie_left (f, 1000);
       pm_iterate_for (100);
     }
-  report ("%u crash-restarts of %d processes in %.1f s", total, CRASHERS,
+  pm_report ("%u crash-restarts of %d processes in %.1f s", total, CRASHERS,
           (g_get_monotonic_time () - t0) / 1e6);
 
   g_assert_cmpuint (pm_stop (f, "crasher", &error), ==, CRASHERS);
@@ -593,7 +545,7 @@ test_crash_restarts (PmFixture *f, gconstpointer data)
   base = settle_and_measure (f, &tally, "baseline after warm-up");
 
   run_crashers (f, CRASH_RESTARTS, &zombies_seen);
-  report ("transient zombies seen at samples (all reaped within 1 s): %u", zombies_seen);
+  pm_report ("transient zombies seen at samples (all reaped within 1 s): %u", zombies_seen);
   after = settle_and_measure (f, &tally, "after the crash-restarts");
 
   g_assert_cmpuint (tally.exited, ==, tally.started);

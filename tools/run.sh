@@ -11,25 +11,10 @@ meson compile -C build
 
 if [ -z "${DBUS_SESSION_BUS_ADDRESS:-}" ]; then
   tmp=$(mktemp -d)
-  cat > "$tmp/bus.conf" <<CONF
-<busconfig>
-  <type>session</type>
-  <listen>unix:dir=$tmp</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-CONF
-  exec 3> "$tmp/address"
-  dbus-daemon --config-file="$tmp/bus.conf" --nofork --print-address=3 &
-  bus_pid=$!
-  exec 3>&-
+  . tools/private-bus.sh
   trap 'kill "$bus_pid" 2>/dev/null; rm -rf "$tmp"' EXIT
-  for _ in $(seq 100); do [ -s "$tmp/address" ] && break; sleep 0.05; done
-  export DBUS_SESSION_BUS_ADDRESS=$(head -n1 "$tmp/address")
+  start_private_bus "$tmp" || { echo "dbus-daemon gave no address" >&2; exit 1; }
+  export DBUS_SESSION_BUS_ADDRESS=$bus_address
   echo "No session bus: started a private one. Use it with:"
   echo "  busctl --address=$DBUS_SESSION_BUS_ADDRESS list"
   echo "  export DBUS_SESSION_BUS_ADDRESS='$DBUS_SESSION_BUS_ADDRESS'"

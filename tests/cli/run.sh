@@ -16,22 +16,10 @@ trap cleanup EXIT
 
 fail () { echo "not ok: $*" >&2; exit 1; }
 
-cat > "$tmp/bus.conf" <<CONF
-<busconfig>
-  <type>session</type>
-  <listen>unix:dir=$tmp</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-CONF
-dbus-daemon --config-file="$tmp/bus.conf" --nofork --print-address=3 3> "$tmp/address" &
-bus_pid=$!
-for _ in $(seq 200); do [ -s "$tmp/address" ] && break; sleep 0.01; done
-address=$(head -n1 "$tmp/address")
+# shellcheck source=../../tools/private-bus.sh
+. "$(dirname "$0")/../../tools/private-bus.sh"
+start_private_bus "$tmp" || fail "dbus-daemon gave no address"
+address=$bus_address
 
 # shellcheck disable=SC2086
 (cd "$tmp" && exec ${ELIFE_PMD_WRAPPER:-} "$pmd" --address "$address" --state-dir "$tmp/.state") \

@@ -37,28 +37,13 @@ cleanup() {
 trap cleanup EXIT INT TERM
 
 # A private session-type bus that allows everything (as GTestDBus's does).
-cat > "$tmp/bus.conf" <<CONF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:dir=$tmp</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-CONF
-
-mkfifo "$tmp/address"
-dbus-daemon --config-file="$tmp/bus.conf" --nofork --print-address=3 3>"$tmp/address" &
-bus_pid=$!
-if ! read -r -t 10 address < "$tmp/address"; then
+# shellcheck source=../../tools/private-bus.sh
+. "$here/../../tools/private-bus.sh"
+if ! start_private_bus "$tmp"; then
   echo "run.sh: dbus-daemon did not print its address" >&2
   exit 1
 fi
+address=$bus_address
 echo "run.sh: private bus at $address" >&2
 
 # The daemon's own output (and its children's lines) go to stderr: the log.
