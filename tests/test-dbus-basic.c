@@ -826,6 +826,21 @@ test_args (PmFixture *f, gconstpointer data)
   g_assert_cmpstr (text, ==, "one\ntwo words\n--x=y\n\n");
 }
 
+/* An executable text file without "#!" runs under /bin/sh, as in a shell;
+ * Script still names the file itself. */
+static void
+test_no_shebang (PmFixture *f, gconstpointer data)
+{
+  g_autofree gchar *script = pm_write_script (f, "plain", "echo plain script $1\n", 0755);
+  g_autofree gchar *shown = NULL;
+  guint32 id = pm_start_ok (f, pm_opts ("{'script': <%s>, 'name': <'plain'>, 'args': <['ran']>,"
+                                        " 'restartAt': <@au []>}", script), NULL);
+
+  g_assert_true (pm_wait_for_line (f, "plain: plain script ran", PM_TEST_TIMEOUT_MS));
+  shown = pm_get_string (f, id, "Script");
+  g_assert_cmpstr (shown, ==, script);
+}
+
 static void
 test_cwd_default (PmFixture *f, gconstpointer data)
 {
@@ -1257,6 +1272,7 @@ main (int argc, char **argv)
   pm_test_add ("/basic/spawn-failed/node-not-on-child-path", test_spawn_node_not_on_path, NULL);
   pm_test_add ("/basic/errors/daemon-survives", test_daemon_survives_errors, NULL);
   pm_test_add ("/basic/child/args", test_args, NULL);
+  pm_test_add ("/basic/child/no-shebang", test_no_shebang, NULL);
   pm_test_add ("/basic/child/cwd-default", test_cwd_default, NULL);
   pm_test_add ("/basic/child/cwd-given", test_cwd_given, NULL);
   pm_test_add ("/basic/child/env-merge", test_env_merge, NULL);
