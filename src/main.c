@@ -206,9 +206,12 @@ main (int   argc,
    * memory follows its load. One exec at start-up buys that. */
   if (g_getenv ("G_SLICE") == NULL)
     {
+      /* The real path, so that ps and the journal still say elife-pmd. */
+      g_autofree char *exe = g_file_read_link ("/proc/self/exe", NULL);
+
       g_setenv ("G_SLICE", "always-malloc", TRUE);
       g_setenv ("ELIFE_PMD_SET_G_SLICE", "1", TRUE);
-      execv ("/proc/self/exe", argv);
+      execv (exe != NULL ? exe : "/proc/self/exe", argv);
       /* Not fatal: only memory after bursts is at stake. */
       g_unsetenv ("G_SLICE");
       g_unsetenv ("ELIFE_PMD_SET_G_SLICE");

@@ -41,6 +41,45 @@
  * case an escaped descendant keeps writing into it. */
 #define PM_LOG_DRAIN_READS 64
 
+/* The batch buffer: a GByteArray without the per-call overhead, since a
+ * line is appended to it for every line of every child. */
+typedef struct
+{
+  guint8 *data;
+  gsize   len;
+  gsize   cap;
+} LogBuf;
+
+static LogBuf *
+logbuf_new (gsize cap)
+{
+  LogBuf *b = g_new (LogBuf, 1);
+
+  b->data = g_malloc (cap);
+  b->len = 0;
+  b->cap = cap;
+  return b;
+}
+
+static void
+logbuf_free (LogBuf *b)
+{
+  g_free (b->data);
+  g_free (b);
+}
+
+static inline void
+logbuf_set_size (LogBuf *b,
+                 gsize   len)
+{
+  if (G_UNLIKELY (len > b->cap))
+    {
+      b->cap = MAX (len, b->cap * 2);
+      b->data = g_realloc (b->data, b->cap);
+    }
+  b->len = len;
+}
+
 typedef struct
 {
   PmLogClient *client;     /* owns a reference */
@@ -64,7 +103,7 @@ struct _PmLogWriter
   char           *key;          /* "dev:ino" in the registry, or NULL */
   int             fd;
   gboolean        use_send;     /* a socket: send(MSG_DONTWAIT) */
-  GByteArray     *buf;          /* NULL while nothing is pending */
+  LogBuf         *buf;          /* NULL while idle */
   gsize           off;          /* bytes of buf already written */
   gboolean        mid_line;     /* the file ends inside a line (after an error) */
   gsize           torn_bytes;   /* ... and holds this much of it */
@@ -173,6 +212,12 @@ on_flush_timer (gpointer user_data)
   PmLogWriter *self = user_data;
 
   self->flush_timer = 0;
+  if (self->buf != NULL && self->buf->len == 0)
+    {
+      /* Idle since the last batch: memory follows activity. */
+      g_clear_pointer (&self->buf, logbuf_free);
+      return G_SOURCE_REMOVE;
+    }
   writer_flush (self);
   return G_SOURCE_REMOVE;
 }
@@ -221,7 +266,7 @@ static void
 writer_fail (PmLogWriter *self,
              int          errsv)
 {
-  GByteArray *buf = self->buf;
+  LogBuf *buf = self->buf;
   gsize line_start = self->off;
   gsize in_file;
   struct stat st;
@@ -239,7 +284,7 @@ writer_fail (PmLogWriter *self,
       (gsize) st.st_size >= in_file && ftruncate (self->fd, st.st_size - in_file) == 0)
     {
       count_lost (self, line_start, buf->len);
-      g_byte_array_set_size (buf, 0);
+      logbuf_set_size (buf, 0);
       self->mid_line = FALSE;
       self->torn_bytes = 0;
     }
@@ -255,7 +300,7 @@ writer_fail (PmLogWriter *self,
         }
       count_lost (self, keep_end, buf->len);
       memmove (buf->data, buf->data + self->off, keep_end - self->off);
-      g_byte_array_set_size (buf, keep_end - self->off);
+      logbuf_set_size (buf, keep_end - self->off);
       self->mid_line = buf->len > 0;
       self->torn_bytes = in_file;
     }
@@ -263,7 +308,7 @@ writer_fail (PmLogWriter *self,
   self->off = 0;
 
   if (buf->len == 0)
-    g_clear_pointer (&self->buf, g_byte_array_unref);
+    g_clear_pointer (&self->buf, logbuf_free);
   else if (self->flush_timer == 0)
     self->flush_timer = g_timeout_add (PM_LOG_FLUSH_MS, on_flush_timer, self);
 
@@ -275,7 +320,7 @@ static void writer_append_lost_reports (PmLogWriter *self);
 static void
 writer_flush (PmLogWriter *self)
 {
-  GByteArray *buf = self->buf;
+  LogBuf *buf = self->buf;
 
   g_clear_handle_id (&self->flush_timer, g_source_remove);
   if (buf == NULL || self->out_watch != 0)
@@ -312,7 +357,11 @@ writer_flush (PmLogWriter *self)
   self->torn_bytes = 0;
   segments_clear (self);
   self->off = 0;
-  g_clear_pointer (&self->buf, g_byte_array_unref);
+  /* A busy writer keeps its buffer (no allocation per batch); the timer
+   * frees it if no line comes meanwhile. */
+  logbuf_set_size (buf, 0);
+  if (self->flush_timer == 0)
+    self->flush_timer = g_timeout_add (PM_LOG_FLUSH_MS, on_flush_timer, self);
   writer_resume_readers (self);
 
   if (self->last_errno != 0)
@@ -332,10 +381,10 @@ writer_reserve (PmLogWriter *self,
   gsize old_len;
 
   if (self->buf == NULL)
-    self->buf = g_byte_array_sized_new (PM_LOG_FLUSH_BYTES + PM_LINE_MAX);
+    self->buf = logbuf_new (PM_LOG_FLUSH_BYTES + PM_LINE_MAX);
 
   old_len = self->buf->len;
-  g_byte_array_set_size (self->buf, old_len + extra);
+  logbuf_set_size (self->buf, old_len + extra);
 
   last = self->segments->len > 0
     ? &g_array_index (self->segments, Segment, self->segments->len - 1) : NULL;
@@ -527,7 +576,7 @@ pm_log_writer_unref (PmLogWriter *self)
   writer_final_flush (self);
   g_clear_handle_id (&self->flush_timer, g_source_remove);
   g_clear_handle_id (&self->out_watch, g_source_remove);
-  g_clear_pointer (&self->buf, g_byte_array_unref);
+  g_clear_pointer (&self->buf, logbuf_free);
   segments_clear (self);
   g_array_unref (self->segments);
   g_ptr_array_unref (self->paused);
@@ -637,7 +686,7 @@ writer_final_flush (PmLogWriter *self)
   writer_flush (self);
   writer_flush (self);
   g_clear_handle_id (&self->flush_timer, g_source_remove);
-  g_clear_pointer (&self->buf, g_byte_array_unref);
+  g_clear_pointer (&self->buf, logbuf_free);
   /* Releasing a client may release its writer (this one): take the arrays
    * out first. Callers hold a reference while calling this. */
   {
