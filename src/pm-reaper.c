@@ -252,16 +252,6 @@ pm_reaper_shutdown (void)
 }
 
 void
-pm_reaper_child_setup (void)
-{
-  sigset_t empty;
-
-  sigemptyset (&empty);
-  sigprocmask (SIG_SETMASK, &empty, NULL);
-  signal (SIGPIPE, SIG_DFL);
-}
-
-void
 pm_reaper_watch (pid_t            pid,
                  PmReaperExitFunc func,
                  gpointer         user_data)

@@ -30,10 +30,6 @@ typedef void (*PmReaperGroupFunc) (pid_t    pgid,
 gboolean pm_reaper_init             (GError          **error);
 void     pm_reaper_shutdown         (void);
 
-/* Restores what a child should start with: an empty signal mask and default
- * dispositions. For child-setup functions (async-signal-safe). */
-void     pm_reaper_child_setup      (void);
-
 void     pm_reaper_watch            (pid_t             pid,
                                      PmReaperExitFunc  func,
                                      gpointer          user_data);
