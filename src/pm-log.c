@@ -959,8 +959,3 @@ pm_log_client_detach (PmLogClient *self)
     writer_flush (self->writer);
 }
 
-guint64
-pm_log_client_get_lost (PmLogClient *self)
-{
-  return self->lost;
-}

@@ -58,7 +58,6 @@ void         pm_log_client_attach     (PmLogClient  *self,
 /* The child is gone: reads what is left in the pipes, writes the unfinished
  * lines as lines, closes the pipes and flushes the batch. */
 void         pm_log_client_detach     (PmLogClient  *self);
-guint64      pm_log_client_get_lost   (PmLogClient  *self);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PmLogWriter, pm_log_writer_unref)
 

@@ -37,6 +37,7 @@ struct _PmManager
   GPtrArray                *processes;   /* of PmProcess*, by increasing id */
   GHashTable               *by_id;       /* id → PmProcess* (not owned) */
   GHashTable               *callers;     /* unique name → CallerWatch* */
+  GHashTable               *caller_of;   /* PmProcess* → its caller's name (stopWithCaller) */
   guint                     next_id;
   guint                     starting;    /* Start calls waiting on replace */
   guint                     activity;    /* calls and forgets since the last trim */
@@ -135,16 +136,21 @@ forget (PmManager *self,
         PmProcess *process)
 {
   guint id = pm_process_get_id (process);
-  GHashTableIter iter;
-  CallerWatch *watch;
+  const char *caller;
 
   if (!g_hash_table_remove (self->by_id, GUINT_TO_POINTER (id)))
     return;
 
-  g_hash_table_iter_init (&iter, self->callers);
-  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &watch))
-    if (g_ptr_array_remove_fast (watch->processes, process) && watch->processes->len == 0)
-      g_hash_table_iter_remove (&iter);
+  caller = g_hash_table_lookup (self->caller_of, process);
+  if (caller != NULL)
+    {
+      CallerWatch *watch = g_hash_table_lookup (self->callers, caller);
+
+      if (watch != NULL && g_ptr_array_remove_fast (watch->processes, process) &&
+          watch->processes->len == 0)
+        g_hash_table_remove (self->callers, caller);
+      g_hash_table_remove (self->caller_of, process);
+    }
 
   g_dbus_object_manager_server_unexport (self->object_manager,
                                          pm_process_get_object_path (process));
@@ -370,6 +376,7 @@ watch_caller (PmManager  *self,
                                                         self, NULL);
     }
   g_ptr_array_add (watch->processes, process);
+  g_hash_table_insert (self->caller_of, process, g_strdup (caller));
 }
 
 /* ---- Start ------------------------------------------------------------ */
@@ -653,6 +660,7 @@ pm_manager_dispose (GObject *object)
   PmManager *self = PM_MANAGER (object);
 
   g_clear_handle_id (&self->trim_timer, g_source_remove);
+  g_clear_pointer (&self->caller_of, g_hash_table_unref);
   g_clear_pointer (&self->callers, g_hash_table_unref);
   g_clear_pointer (&self->by_id, g_hash_table_unref);
   g_clear_pointer (&self->processes, g_ptr_array_unref);
@@ -687,6 +695,7 @@ pm_manager_init (PmManager *self)
   self->by_id = g_hash_table_new (NULL, NULL);
   self->callers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                          (GDestroyNotify) caller_watch_free);
+  self->caller_of = g_hash_table_new_full (NULL, NULL, NULL, g_free);
   self->object_manager = g_dbus_object_manager_server_new (PM_DBUS_PATH);
   pm_dbus_process_manager_set_version (PM_DBUS_PROCESS_MANAGER (self), PACKAGE_VERSION);
 }

@@ -57,7 +57,6 @@ struct _PmProcess
   gboolean              stop_requested;
   guint                 stop_timer;
   guint                 stop_phase;  /* 1: waiting; 2: SIGTERM sent */
-  guint                 group_watch;
   GPtrArray            *waiters;     /* of GTask */
 
   /* Automatic restarts */
@@ -265,7 +264,6 @@ on_group_gone (pid_t    pgid,
 {
   PmProcess *self = user_data;
 
-  self->group_watch = 0;
   process_gone (self);
   g_object_unref (self);
 }
@@ -302,7 +300,7 @@ on_child_exit (pid_t    pid,
 
   /* The reaper's reference passes on to the group watch. */
   self->pgid = pid;
-  self->group_watch = pm_reaper_watch_group (pid, on_group_gone, self);
+  pm_reaper_watch_group (pid, on_group_gone, self);
 }
 
 static void
@@ -473,24 +471,6 @@ const char *
 pm_process_get_object_path (PmProcess *self)
 {
   return self->object_path;
-}
-
-PmProcessState
-pm_process_get_state (PmProcess *self)
-{
-  return self->state;
-}
-
-guint
-pm_process_get_stop_timeout (PmProcess *self)
-{
-  return self->opts->stop_timeout;
-}
-
-const PmOptions *
-pm_process_get_options (PmProcess *self)
-{
-  return self->opts;
 }
 
 PmProcess *

@@ -35,10 +35,7 @@ PmProcess     *pm_process_new            (guint                 id,
 guint          pm_process_get_id         (PmProcess *self);
 const char    *pm_process_get_name       (PmProcess *self);
 const char    *pm_process_get_object_path (PmProcess *self);
-PmProcessState pm_process_get_state      (PmProcess *self);
 const char    *pm_process_state_to_string (PmProcessState state);
-guint          pm_process_get_stop_timeout (PmProcess *self);
-const PmOptions *pm_process_get_options  (PmProcess *self);
 
 /* Spawns the child; PM_ERROR_SPAWN_FAILED when it cannot be. */
 gboolean       pm_process_spawn          (PmProcess *self,

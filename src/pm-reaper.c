@@ -34,7 +34,6 @@ typedef struct
 
 typedef struct
 {
-  guint             handle;
   pid_t             pgid;
   gint64            since;
   PmReaperGroupFunc func;
@@ -48,8 +47,6 @@ static GPtrArray  *group_watches;    /* of GroupWatch */
 static guint       group_timer;
 static guint       group_timer_ms;
 static guint       group_idle;
-static guint       next_group_handle = 1;
-static guint64     orphans_reaped;
 
 static void check_groups (void);
 
@@ -109,7 +106,6 @@ reap_all (void)
 
       if (watch == NULL)
         {
-          orphans_reaped++;
           g_debug ("Reaped adopted process %d", (int) pid);
           continue;
         }
@@ -266,22 +262,14 @@ pm_reaper_watch (pid_t            pid,
 }
 
 void
-pm_reaper_unwatch (pid_t pid)
-{
-  if (exit_watches != NULL)
-    g_hash_table_remove (exit_watches, GINT_TO_POINTER (pid));
-}
-
-guint
 pm_reaper_watch_group (pid_t             pgid,
                        PmReaperGroupFunc func,
                        gpointer          user_data)
 {
-  GroupWatch *gw = g_new (GroupWatch, 1);
+  GroupWatch *gw;
 
-  g_return_val_if_fail (group_watches != NULL, 0);
-
-  gw->handle = next_group_handle++;
+  g_return_if_fail (group_watches != NULL);
+  gw = g_new (GroupWatch, 1);
   gw->pgid = pgid;
   gw->since = g_get_monotonic_time ();
   gw->func = func;
@@ -291,28 +279,5 @@ pm_reaper_watch_group (pid_t             pgid,
   /* Report from the main loop, never from inside the caller. */
   if (group_idle == 0)
     group_idle = g_idle_add (on_group_idle, NULL);
-  return gw->handle;
 }
 
-void
-pm_reaper_cancel_group_watch (guint handle)
-{
-  if (group_watches == NULL)
-    return;
-  for (guint i = 0; i < group_watches->len; i++)
-    {
-      GroupWatch *gw = g_ptr_array_index (group_watches, i);
-
-      if (gw->handle == handle)
-        {
-          g_ptr_array_remove_index (group_watches, i);
-          return;
-        }
-    }
-}
-
-guint64
-pm_reaper_get_orphans_reaped (void)
-{
-  return orphans_reaped;
-}

@@ -33,16 +33,11 @@ void     pm_reaper_shutdown         (void);
 void     pm_reaper_watch            (pid_t             pid,
                                      PmReaperExitFunc  func,
                                      gpointer          user_data);
-void     pm_reaper_unwatch          (pid_t             pid);
 
-/* Calls @func once process group @pgid is empty (at once, from an idle, if
- * it already is). Returns a handle for pm_reaper_cancel_group_watch(). */
-guint    pm_reaper_watch_group      (pid_t             pgid,
+/* Calls @func once process group @pgid is empty (from an idle at once if it
+ * already is). */
+void     pm_reaper_watch_group      (pid_t             pgid,
                                      PmReaperGroupFunc func,
                                      gpointer          user_data);
-void     pm_reaper_cancel_group_watch (guint           handle);
-
-/* How many pids are reaped that nobody watched (adopted orphans). */
-guint64  pm_reaper_get_orphans_reaped (void);
 
 G_END_DECLS
