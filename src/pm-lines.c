@@ -272,6 +272,18 @@ pm_line_assembler_feed (PmLineAssembler *self,
                         PmLineFunc       func,
                         gpointer         user_data)
 {
+  pm_line_assembler_feed_runs (self, data, len, func, NULL, user_data);
+}
+
+void
+pm_line_assembler_feed_runs (PmLineAssembler *self,
+                             const guint8    *data,
+                             gsize            len,
+                             PmLineFunc       func,
+                             PmLineRunFunc    run_func,
+                             gpointer         user_data)
+{
+  const guint8 *run;
   const guint8 *p;
   const guint8 *end;
 
@@ -318,7 +330,9 @@ pm_line_assembler_feed (PmLineAssembler *self,
         }
     }
 
-  /* The hot path: whole lines go to the callback from the caller's buffer. */
+  /* The hot path: whole lines go to the callback from the caller's buffer,
+   * or, with @run_func, whole runs of them at once. */
+  run = p;
   while (p < end)
     {
       const guint8 *nl = memchr (p, '\n', end - p);
@@ -327,11 +341,21 @@ pm_line_assembler_feed (PmLineAssembler *self,
       if (nl == NULL)
         break;
       n = nl - p;
+      if (run_func != NULL && n <= PM_LINE_MAX && (n == 0 || nl[-1] != '\r'))
+        {
+          p = nl + 1;   /* extends the run */
+          continue;
+        }
+      if (run_func != NULL && p > run)
+        run_func (run, p - run, user_data);
       if (n > 0 && nl[-1] == '\r')
         n--;
       emit_line (p, n, func, user_data);
       p = nl + 1;
+      run = p;
     }
+  if (run_func != NULL && p > run)
+    run_func (run, p - run, user_data);
 
   if (p < end)
     {

@@ -35,6 +35,14 @@ typedef void (*PmLineFunc) (const guint8 *line,
                             gsize         len,
                             gpointer      user_data);
 
+/* Called with a run of complete lines as they will be written: each ends in
+ * '\n', none is longer than PM_LINE_MAX bytes and none held a '\r' before
+ * its '\n'. Lets a caller that adds nothing to a line copy a whole run at
+ * once. Valid only during the call. */
+typedef void (*PmLineRunFunc) (const guint8 *lines,
+                               gsize         len,
+                               gpointer      user_data);
+
 typedef struct
 {
   GByteArray *partial;          /* private: NULL when no unfinished line */
@@ -47,6 +55,16 @@ void     pm_line_assembler_feed    (PmLineAssembler *self,
                                     gsize            len,
                                     PmLineFunc       func,
                                     gpointer         user_data);
+/* The same lines, in the same order, but consecutive lines that lie wholly
+ * inside @data and need no change go to @run_func together; the others
+ * (the line begun by an earlier chunk, a "\r\n" line, a line cut into
+ * pieces) go to @func one by one. */
+void     pm_line_assembler_feed_runs (PmLineAssembler *self,
+                                      const guint8    *data,
+                                      gsize            len,
+                                      PmLineFunc       func,
+                                      PmLineRunFunc    run_func,
+                                      gpointer         user_data);
 /* End of stream: emits the unfinished line, if any, and resets. */
 void     pm_line_assembler_finish  (PmLineAssembler *self,
                                     PmLineFunc       func,

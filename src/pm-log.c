@@ -1,16 +1,24 @@
 /* pm-log.c — children's output into log files, as whole lines, batched.
  *
- * The path of a line: read() of a child's pipe into one buffer shared by all
- * children → optional ANSI stripping in place → the line assembler, which
- * hands out complete lines without copying → the writer's batch buffer, as
- * "[TIME ][NAME: ]line\n" → one write() per batch. A line enters the batch
- * whole, and a batch is written by one writer per file, so lines of many
- * processes sharing a file never tear or mix.
+ * The path of a line, on the main thread: read() of a child's pipe into one
+ * buffer shared by all children → optional ANSI stripping in place → the
+ * line assembler, which hands out complete lines (or whole runs of them)
+ * without copying → the writer's batch, as "[TIME ][NAME: ]line\n". A full
+ * batch (or one 50 ms old) is handed whole to an I/O thread, which writes it
+ * with as few write() calls as the file takes. A line enters a batch whole,
+ * batches of one file are written in order by one thread at a time, and one
+ * writer serves every process sharing a file: lines never tear or mix.
+ *
+ * The I/O threads only ever touch a batch handed to them and the writer's
+ * descriptor; what happened (lines lost to a write error) goes back to the
+ * main thread with the batch, which does the accounting. So the main loop
+ * never blocks on a slow disk, and reading and writing use two cores.
  *
  * Memory bound, documented in the README: per writer, at most
- * PM_LOG_HIGH_WATER bytes pending plus what one read can expand to; per
- * stream, one unfinished line (≤ PM_LINE_MAX + 1 bytes) and nothing when the
- * child is idle; one shared read buffer of PM_LOG_READ_BYTES.
+ * PM_LOG_HIGH_WATER bytes handed over or pending plus what one read can
+ * expand to; per stream, one unfinished line (≤ PM_LINE_MAX + 1 bytes) and
+ * nothing when the child is idle; one shared read buffer of
+ * PM_LOG_READ_BYTES.
  */
 #include "config.h"
 
@@ -18,13 +26,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <gio/gio.h>
-#include <glib-unix.h>
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
 
@@ -40,51 +48,43 @@
 /* Reads when a child has exited: a full pipe and then some, but bounded, in
  * case an escaped descendant keeps writing into it. */
 #define PM_LOG_DRAIN_READS 64
+/* I/O threads, started as needed: files are written in parallel up to this. */
+#define PM_LOG_IO_THREADS 2
+/* Batches one thread writes for a writer before letting others have a turn. */
+#define PM_LOG_IO_TURN 8
 
-/* The batch buffer: a GByteArray without the per-call overhead, since a
- * line is appended to it for every line of every child. */
+typedef struct
+{
+  PmLogClient *client;     /* owns a reference */
+  gsize        end;        /* offset in the batch where its lines end */
+} Segment;
+
+/* Lines on their way to a file, and whose they are. Not a GByteArray: a
+ * line is appended for every line of every child. */
 typedef struct
 {
   guint8 *data;
   gsize   len;
   gsize   cap;
-} LogBuf;
+  GArray *segments;        /* of Segment */
+} Batch;
 
-static LogBuf *
-logbuf_new (gsize cap)
+typedef enum
 {
-  LogBuf *b = g_new (LogBuf, 1);
-
-  b->data = g_malloc (cap);
-  b->len = 0;
-  b->cap = cap;
-  return b;
-}
-
-static void
-logbuf_free (LogBuf *b)
-{
-  g_free (b->data);
-  g_free (b);
-}
-
-static inline void
-logbuf_set_size (LogBuf *b,
-                 gsize   len)
-{
-  if (G_UNLIKELY (len > b->cap))
-    {
-      b->cap = MAX (len, b->cap * 2);
-      b->data = g_realloc (b->data, b->cap);
-    }
-  b->len = len;
-}
+  JOB_WRITE,               /* write a batch */
+  JOB_SWITCH,              /* continue in another file (rotation) */
+} JobKind;
 
 typedef struct
 {
-  PmLogClient *client;     /* owns a reference */
-  gsize        end;        /* offset in the buffer where its lines end */
-} Segment;
+  PmLogWriter *writer;     /* owns a reference, released on the main thread */
+  JobKind      kind;
+  Batch       *batch;      /* JOB_WRITE */
+  int          new_fd;     /* JOB_SWITCH */
+  /* Set by the I/O thread: */
+  int          errsv;      /* 0, or why writing failed */
+  gsize        lost_from;  /* lines from this offset on were not written */
+} Job;
 
 typedef struct
 {
@@ -101,18 +101,25 @@ struct _PmLogWriter
   gatomicrefcount ref;
   char           *path;         /* NULL for standard output */
   char           *key;          /* "dev:ino" in the registry, or NULL */
-  int             fd;
-  gboolean        use_send;     /* a socket: send(MSG_DONTWAIT) */
-  LogBuf         *buf;          /* NULL while idle */
-  gsize           off;          /* bytes of buf already written */
-  gboolean        mid_line;     /* the file ends inside a line (after an error) */
-  gsize           torn_bytes;   /* ... and holds this much of it */
-  GArray         *segments;     /* of Segment: who owns the pending lines */
+  gboolean        regular;      /* a regular file: exits wait for its lines */
+
+  /* Main thread only. */
+  Batch          *batch;        /* being filled; NULL while none */
+  Batch          *spare;        /* a written batch, kept for the next one */
+  gsize           in_flight;    /* bytes handed to the I/O threads */
   guint           flush_timer;
-  guint           out_watch;    /* waiting for POLLOUT after EAGAIN */
   GPtrArray      *paused;       /* of Stream*: readers waiting for room */
   GPtrArray      *lossy;        /* of PmLogClient* (refs) owed a "lost" line */
   int             last_errno;
+
+  /* Under io_lock. */
+  GQueue          jobs;
+  gboolean        scheduled;    /* jobs queued or being run */
+
+  /* The I/O thread running the writer's jobs (one at a time); the main
+   * thread only before the first job and after the last. */
+  int             fd;
+  GByteArray     *carry;        /* the rest of a line torn in a pipe */
 };
 
 struct _PmLogClient
@@ -136,9 +143,23 @@ static GHashTable  *writers;        /* key → PmLogWriter* (weak) */
 static PmLogWriter *stdout_writer;
 static guint8      *read_buf;       /* shared by every stream */
 
+/* The I/O threads. */
+static GMutex   io_lock;
+static GCond    io_wake;            /* a writer is runnable, or io_quit */
+static GCond    io_idle;            /* a writer's jobs are all done */
+static GQueue   io_runq;            /* writers with jobs, waiting for a thread */
+static GQueue   io_done;            /* jobs done, for the main thread */
+static gboolean io_dispatch_pending;
+static gboolean io_quit;
+static guint    io_n_waiting;
+static GThread *io_threads[PM_LOG_IO_THREADS];
+static guint    io_n_threads;
+
 static void writer_flush (PmLogWriter *self);
-static void writer_final_flush (PmLogWriter *self);
+static void writer_wait_idle (PmLogWriter *self);
 static void stream_watch (Stream *stream);
+static PmLogClient *pm_log_client_ref (PmLogClient *self);
+static void         pm_log_client_unref (PmLogClient *self);
 
 /* ---- time stamps ------------------------------------------------------ */
 
@@ -168,18 +189,290 @@ format_stamp (char  *out,
   return g_snprintf (out, size, "%s.%03d%s ", date_part, ms, zone_part);
 }
 
-/* ---- the writer ------------------------------------------------------- */
+/* ---- batches ---------------------------------------------------------- */
 
-static PmLogClient *pm_log_client_ref (PmLogClient *self);
-static void         pm_log_client_unref (PmLogClient *self);
+static Batch *
+batch_new (void)
+{
+  Batch *b = g_new (Batch, 1);
+
+  b->cap = PM_LOG_FLUSH_BYTES + PM_LINE_MAX;
+  b->data = g_malloc (b->cap);
+  b->len = 0;
+  b->segments = g_array_new (FALSE, FALSE, sizeof (Segment));
+  return b;
+}
+
+/* Empties @b, releasing its lines' owners (which may release writers). */
+static void
+batch_reset (Batch *b)
+{
+  g_autoptr(GArray) segments = g_steal_pointer (&b->segments);
+
+  b->len = 0;
+  b->segments = g_array_new (FALSE, FALSE, sizeof (Segment));
+  for (guint i = 0; i < segments->len; i++)
+    pm_log_client_unref (g_array_index (segments, Segment, i).client);
+}
 
 static void
-segments_clear (PmLogWriter *self)
+batch_free (Batch *b)
 {
-  for (guint i = 0; i < self->segments->len; i++)
-    pm_log_client_unref (g_array_index (self->segments, Segment, i).client);
-  g_array_set_size (self->segments, 0);
+  if (b == NULL)
+    return;
+  batch_reset (b);
+  g_array_unref (b->segments);
+  g_free (b->data);
+  g_free (b);
 }
+
+/* Lines in [from, to) of @b were lost: counts them against their owners. */
+static void
+batch_count_lost (Batch       *b,
+                  PmLogWriter *writer,
+                  gsize        from,
+                  gsize        to)
+{
+  gsize seg_start = 0;
+
+  for (guint i = 0; i < b->segments->len; i++)
+    {
+      Segment *seg = &g_array_index (b->segments, Segment, i);
+      gsize lo = MAX (seg_start, from);
+      gsize hi = MIN (seg->end, to);
+      guint64 n = 0;
+
+      seg_start = seg->end;
+      if (lo >= hi)
+        continue;
+
+      for (const guint8 *p = b->data + lo, *end = b->data + hi;
+           (p = memchr (p, '\n', end - p)) != NULL; p++)
+        n++;
+      if (n == 0)
+        continue;
+
+      if (seg->client->lost_unreported == 0)
+        g_ptr_array_add (writer->lossy, pm_log_client_ref (seg->client));
+      seg->client->lost += n;
+      seg->client->lost_unreported += n;
+      if (seg->client->lost_func != NULL)
+        seg->client->lost_func (seg->client->lost, seg->client->lost_data);
+    }
+}
+
+/* ---- the I/O threads -------------------------------------------------- */
+
+/* Writes all of @data, waiting for room if the descriptor is non-blocking.
+ * Returns 0, or the errno that stopped it; *@done says how far it got. */
+static int
+write_all (int           fd,
+           const guint8 *data,
+           gsize         len,
+           gsize        *done)
+{
+  gsize off = 0;
+  int errsv = 0;
+
+  while (off < len)
+    {
+      gssize n = write (fd, data + off, len - off);
+
+      if (n > 0)
+        {
+          off += n;
+          continue;
+        }
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        {
+          struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+
+          if (poll (&pfd, 1, -1) >= 0 || errno == EINTR)
+            continue;
+        }
+      errsv = (n < 0) ? errno : EIO;
+      break;
+    }
+  *done = off;
+  return errsv;
+}
+
+/* A write failed for good (ENOSPC, EIO, ...) at @off: the whole lines after
+ * it are lost. A line the failure cut in two is taken back out of a regular
+ * file (ftruncate), so the file never ends in half a line even if the disk
+ * stays full; where that is not possible (a pipe), its rest is kept and
+ * completes it once writing works again. Nothing is retried here: the next
+ * attempt is the next batch, so a broken file never makes a thread spin. */
+static void
+job_fail (PmLogWriter *w,
+          Job         *job,
+          gsize        off,
+          int          errsv)
+{
+  Batch *b = job->batch;
+  gsize line_start = off;
+  const guint8 *nl;
+  struct stat st;
+
+  while (line_start > 0 && b->data[line_start - 1] != '\n')
+    line_start--;
+  job->errsv = errsv;
+  job->lost_from = line_start;
+  if (off == line_start)
+    return;
+
+  if (fstat (w->fd, &st) == 0 && S_ISREG (st.st_mode) &&
+      (gsize) st.st_size >= off - line_start &&
+      ftruncate (w->fd, st.st_size - (off - line_start)) == 0)
+    return;
+
+  /* Batches hold whole lines: the torn one ends in this batch. */
+  nl = memchr (b->data + off, '\n', b->len - off);
+  g_assert (nl != NULL);
+  w->carry = g_byte_array_new ();
+  g_byte_array_append (w->carry, b->data + off, (guint) (nl + 1 - (b->data + off)));
+  job->lost_from = nl + 1 - b->data;
+}
+
+static void
+job_run (PmLogWriter *w,
+         Job         *job)
+{
+  gsize done;
+  int errsv;
+
+  if (job->kind == JOB_SWITCH)
+    {
+      /* Every batch before this one went to the old file. */
+      close (w->fd);
+      w->fd = job->new_fd;
+      job->new_fd = -1;
+      g_clear_pointer (&w->carry, g_byte_array_unref);
+      return;
+    }
+
+  job->errsv = 0;
+  job->lost_from = job->batch->len;
+
+  if (w->carry != NULL)
+    {
+      errsv = write_all (w->fd, w->carry->data, w->carry->len, &done);
+      g_byte_array_remove_range (w->carry, 0, (guint) done);
+      if (errsv != 0)
+        {
+          job->errsv = errsv;
+          job->lost_from = 0;
+          return;
+        }
+      g_clear_pointer (&w->carry, g_byte_array_unref);
+    }
+
+  errsv = write_all (w->fd, job->batch->data, job->batch->len, &done);
+  if (errsv != 0)
+    job_fail (w, job, done, errsv);
+}
+
+static gboolean io_dispatch (gpointer user_data);
+
+/* Runs some of @w's jobs. Called and returns with io_lock held. */
+static void
+io_run_writer_locked (PmLogWriter *w)
+{
+  Job *job;
+
+  for (guint turn = 0; turn < PM_LOG_IO_TURN && (job = g_queue_pop_head (&w->jobs)) != NULL; turn++)
+    {
+      g_mutex_unlock (&io_lock);
+      job_run (w, job);
+      g_mutex_lock (&io_lock);
+
+      g_queue_push_tail (&io_done, job);
+      if (!io_dispatch_pending)
+        {
+          io_dispatch_pending = TRUE;
+          g_idle_add_full (G_PRIORITY_DEFAULT, io_dispatch, NULL, NULL);
+        }
+    }
+
+  if (w->jobs.length > 0)
+    {
+      /* Others' turn: back to the end of the queue. */
+      g_queue_push_tail (&io_runq, w);
+      g_cond_signal (&io_wake);
+    }
+  else
+    {
+      /* The last touch of @w: once its jobs are dispatched it may go. */
+      w->scheduled = FALSE;
+      g_cond_broadcast (&io_idle);
+    }
+}
+
+static gpointer
+io_thread (gpointer data)
+{
+  sigset_t all;
+
+  /* Signals are for the main thread (and a write is never interrupted). */
+  sigfillset (&all);
+  pthread_sigmask (SIG_BLOCK, &all, NULL);
+
+  g_mutex_lock (&io_lock);
+  for (;;)
+    {
+      while (!io_quit && io_runq.length == 0)
+        {
+          io_n_waiting++;
+          g_cond_wait (&io_wake, &io_lock);
+          io_n_waiting--;
+        }
+      if (io_runq.length == 0)
+        break;
+      io_run_writer_locked (g_queue_pop_head (&io_runq));
+    }
+  g_mutex_unlock (&io_lock);
+  return NULL;
+}
+
+/* Hands @job to the I/O threads, starting one if none is free. */
+static void
+io_submit (Job *job)
+{
+  PmLogWriter *w = job->writer;
+
+  g_mutex_lock (&io_lock);
+  g_queue_push_tail (&w->jobs, job);
+  if (!w->scheduled)
+    {
+      w->scheduled = TRUE;
+      g_queue_push_tail (&io_runq, w);
+      if (io_n_waiting > 0)
+        g_cond_signal (&io_wake);
+      else if (io_n_threads < PM_LOG_IO_THREADS)
+        {
+          g_autoptr(GError) error = NULL;
+          GThread *thread = g_thread_try_new ("pm-log-io", io_thread, NULL, &error);
+
+          if (thread != NULL)
+            io_threads[io_n_threads++] = thread;
+          else if (io_n_threads == 0)
+            {
+              /* No thread at all: write here, as a last resort. */
+              g_warning ("Cannot start a log I/O thread: %s", error->message);
+              while (w->scheduled)
+                {
+                  g_queue_remove (&io_runq, w);
+                  io_run_writer_locked (w);
+                }
+            }
+        }
+    }
+  g_mutex_unlock (&io_lock);
+}
+
+/* ---- the writer (main thread) ----------------------------------------- */
 
 static void
 writer_resume_readers (PmLogWriter *self)
@@ -195,15 +488,9 @@ writer_resume_readers (PmLogWriter *self)
 }
 
 static gboolean
-on_writable (int          fd,
-             GIOCondition condition,
-             gpointer     user_data)
+writer_congested (PmLogWriter *self)
 {
-  PmLogWriter *self = user_data;
-
-  self->out_watch = 0;
-  writer_flush (self);
-  return G_SOURCE_REMOVE;
+  return self->in_flight + (self->batch != NULL ? self->batch->len : 0) >= PM_LOG_HIGH_WATER;
 }
 
 static gboolean
@@ -212,163 +499,22 @@ on_flush_timer (gpointer user_data)
   PmLogWriter *self = user_data;
 
   self->flush_timer = 0;
-  if (self->buf != NULL && self->buf->len == 0)
+  if (self->batch == NULL || self->batch->len == 0)
     {
       /* Idle since the last batch: memory follows activity. */
-      g_clear_pointer (&self->buf, logbuf_free);
+      g_clear_pointer (&self->batch, batch_free);
+      g_clear_pointer (&self->spare, batch_free);
       return G_SOURCE_REMOVE;
     }
   writer_flush (self);
   return G_SOURCE_REMOVE;
 }
 
-/* Lines in [from, to) are lost: count them against their owners. */
 static void
-count_lost (PmLogWriter *self,
-            gsize        from,
-            gsize        to)
+writer_arm_timer (PmLogWriter *self)
 {
-  gsize seg_start = 0;
-
-  for (guint i = 0; i < self->segments->len; i++)
-    {
-      Segment *seg = &g_array_index (self->segments, Segment, i);
-      gsize a = MAX (seg_start, from);
-      gsize b = MIN (seg->end, to);
-      guint64 n = 0;
-
-      seg_start = seg->end;
-      if (a >= b)
-        continue;
-
-      for (const guint8 *p = self->buf->data + a, *end = self->buf->data + b;
-           (p = memchr (p, '\n', end - p)) != NULL; p++)
-        n++;
-      if (n == 0)
-        continue;
-
-      if (seg->client->lost_unreported == 0)
-        g_ptr_array_add (self->lossy, pm_log_client_ref (seg->client));
-      seg->client->lost += n;
-      seg->client->lost_unreported += n;
-      if (seg->client->lost_func != NULL)
-        seg->client->lost_func (seg->client->lost, seg->client->lost_data);
-    }
-}
-
-/* A write failed for good (ENOSPC, EIO, ...): the whole lines after the
- * failure are dropped and counted. A line the failed write cut in two is
- * taken back out of a regular file (ftruncate), so the file never ends in
- * half a line even if the disk stays full; where that is not possible (a
- * pipe), its rest is kept and completes it once writing works again. The
- * daemon never spins on this: the next attempt is the next batch. */
-static void
-writer_fail (PmLogWriter *self,
-             int          errsv)
-{
-  LogBuf *buf = self->buf;
-  gsize line_start = self->off;
-  gsize in_file;
-  struct stat st;
-
-  while (line_start > 0 && buf->data[line_start - 1] != '\n')
-    line_start--;
-  in_file = self->off - line_start + (line_start == 0 && self->mid_line ? self->torn_bytes : 0);
-
-  if (self->last_errno != errsv)
-    g_message ("Cannot write to %s: %s", self->path ? self->path : "standard output",
-               g_strerror (errsv));
-  self->last_errno = errsv;
-
-  if (in_file > 0 && fstat (self->fd, &st) == 0 && S_ISREG (st.st_mode) &&
-      (gsize) st.st_size >= in_file && ftruncate (self->fd, st.st_size - in_file) == 0)
-    {
-      count_lost (self, line_start, buf->len);
-      logbuf_set_size (buf, 0);
-      self->mid_line = FALSE;
-      self->torn_bytes = 0;
-    }
-  else
-    {
-      const guint8 *nl = NULL;
-      gsize keep_end = self->off;
-
-      if (in_file > 0)
-        {
-          nl = memchr (buf->data + self->off, '\n', buf->len - self->off);
-          keep_end = nl ? (gsize) (nl - buf->data) + 1 : buf->len;
-        }
-      count_lost (self, keep_end, buf->len);
-      memmove (buf->data, buf->data + self->off, keep_end - self->off);
-      logbuf_set_size (buf, keep_end - self->off);
-      self->mid_line = buf->len > 0;
-      self->torn_bytes = in_file;
-    }
-  segments_clear (self);
-  self->off = 0;
-
-  if (buf->len == 0)
-    g_clear_pointer (&self->buf, logbuf_free);
-  else if (self->flush_timer == 0)
-    self->flush_timer = g_timeout_add (PM_LOG_FLUSH_MS, on_flush_timer, self);
-
-  writer_resume_readers (self);
-}
-
-static void writer_append_lost_reports (PmLogWriter *self);
-
-static void
-writer_flush (PmLogWriter *self)
-{
-  LogBuf *buf = self->buf;
-
-  g_clear_handle_id (&self->flush_timer, g_source_remove);
-  if (buf == NULL || self->out_watch != 0)
-    return;
-
-  while (self->off < buf->len)
-    {
-      gssize n;
-
-      if (self->use_send)
-        n = send (self->fd, buf->data + self->off, buf->len - self->off,
-                  MSG_DONTWAIT | MSG_NOSIGNAL);
-      else
-        n = write (self->fd, buf->data + self->off, buf->len - self->off);
-
-      if (n > 0)
-        {
-          self->off += n;
-          continue;
-        }
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-        {
-          /* Backpressure: wait for room; readers stop past the high water. */
-          self->out_watch = g_unix_fd_add (self->fd, G_IO_OUT, on_writable, self);
-          return;
-        }
-      writer_fail (self, n < 0 ? errno : EIO);
-      return;
-    }
-
-  self->mid_line = FALSE;
-  self->torn_bytes = 0;
-  segments_clear (self);
-  self->off = 0;
-  /* A busy writer keeps its buffer (no allocation per batch); the timer
-   * frees it if no line comes meanwhile. */
-  logbuf_set_size (buf, 0);
   if (self->flush_timer == 0)
     self->flush_timer = g_timeout_add (PM_LOG_FLUSH_MS, on_flush_timer, self);
-  writer_resume_readers (self);
-
-  if (self->last_errno != 0)
-    {
-      writer_append_lost_reports (self);
-      self->last_errno = 0;
-    }
 }
 
 /* Makes sure @extra more bytes fit, and notes that they belong to @client. */
@@ -377,36 +523,61 @@ writer_reserve (PmLogWriter *self,
                 PmLogClient *client,
                 gsize        extra)
 {
+  Batch *b = self->batch;
   Segment *last;
   gsize old_len;
 
-  if (self->buf == NULL)
-    self->buf = logbuf_new (PM_LOG_FLUSH_BYTES + PM_LINE_MAX);
+  if (b == NULL)
+    b = self->batch = self->spare ? g_steal_pointer (&self->spare) : batch_new ();
 
-  old_len = self->buf->len;
-  logbuf_set_size (self->buf, old_len + extra);
+  old_len = b->len;
+  if (G_UNLIKELY (old_len + extra > b->cap))
+    {
+      b->cap = MAX (old_len + extra, b->cap * 2);
+      b->data = g_realloc (b->data, b->cap);
+    }
+  b->len = old_len + extra;
 
-  last = self->segments->len > 0
-    ? &g_array_index (self->segments, Segment, self->segments->len - 1) : NULL;
+  last = b->segments->len > 0
+    ? &g_array_index (b->segments, Segment, b->segments->len - 1) : NULL;
   if (last != NULL && last->client == client)
-    last->end = self->buf->len;
+    last->end = b->len;
   else
     {
-      Segment seg = { pm_log_client_ref (client), self->buf->len };
-      g_array_append_val (self->segments, seg);
+      Segment seg = { pm_log_client_ref (client), b->len };
+      g_array_append_val (b->segments, seg);
     }
-  return self->buf->data + old_len;
+  return b->data + old_len;
+}
+
+/* Hands the pending lines to the I/O threads. */
+static void
+writer_flush (PmLogWriter *self)
+{
+  Job *job;
+
+  g_clear_handle_id (&self->flush_timer, g_source_remove);
+  if (self->batch == NULL || self->batch->len == 0)
+    return;
+
+  job = g_new0 (Job, 1);
+  job->writer = pm_log_writer_ref (self);
+  job->kind = JOB_WRITE;
+  job->batch = g_steal_pointer (&self->batch);
+  job->new_fd = -1;
+  self->in_flight += job->batch->len;
+  io_submit (job);
 }
 
 static void
 writer_schedule (PmLogWriter *self)
 {
-  if (self->buf == NULL)
+  if (self->batch == NULL)
     return;
-  if (self->buf->len - self->off >= PM_LOG_FLUSH_BYTES)
+  if (self->batch->len >= PM_LOG_FLUSH_BYTES)
     writer_flush (self);
-  else if (self->flush_timer == 0 && self->out_watch == 0)
-    self->flush_timer = g_timeout_add (PM_LOG_FLUSH_MS, on_flush_timer, self);
+  else if (self->batch->len > 0)
+    writer_arm_timer (self);
 }
 
 static void
@@ -445,18 +616,92 @@ writer_append_lost_reports (PmLogWriter *self)
   writer_schedule (self);
 }
 
+/* A job is back from its I/O thread. */
+static void
+job_complete (Job *job)
+{
+  PmLogWriter *self = job->writer;
+
+  if (job->kind == JOB_WRITE)
+    {
+      Batch *b = job->batch;
+
+      self->in_flight -= b->len;
+      if (job->errsv != 0)
+        {
+          if (self->last_errno != job->errsv)
+            g_message ("Cannot write to %s: %s", self->path ? self->path : "standard output",
+                       g_strerror (job->errsv));
+          self->last_errno = job->errsv;
+          batch_count_lost (b, self, job->lost_from, b->len);
+        }
+      else if (self->last_errno != 0)
+        {
+          /* Writing works again: say what went missing. */
+          writer_append_lost_reports (self);
+          self->last_errno = 0;
+        }
+
+      batch_reset (b);
+      if (self->spare == NULL)
+        self->spare = b;
+      else
+        batch_free (b);
+      if (!writer_congested (self))
+        writer_resume_readers (self);
+      /* Frees the spare if nothing comes meanwhile. */
+      writer_arm_timer (self);
+    }
+  else if (job->new_fd >= 0)
+    close (job->new_fd);
+
+  g_free (job);
+  pm_log_writer_unref (self);
+}
+
+static gboolean
+io_dispatch (gpointer user_data)
+{
+  GQueue done;
+  Job *job;
+
+  g_mutex_lock (&io_lock);
+  done = io_done;
+  g_queue_init (&io_done);
+  io_dispatch_pending = FALSE;
+  g_mutex_unlock (&io_lock);
+
+  while ((job = g_queue_pop_head (&done)) != NULL)
+    job_complete (job);
+  return G_SOURCE_REMOVE;
+}
+
+/* Waits until every job handed over for @self is written, and accounts for
+ * them. Blocks the main loop: for exits, rotation and shutdown only. */
+static void
+writer_wait_idle (PmLogWriter *self)
+{
+  g_mutex_lock (&io_lock);
+  while (self->scheduled)
+    g_cond_wait (&io_idle, &io_lock);
+  g_mutex_unlock (&io_lock);
+  io_dispatch (NULL);
+}
+
 static PmLogWriter *
 writer_new (char *path,
             int   fd)
 {
   PmLogWriter *self = g_new0 (PmLogWriter, 1);
+  struct stat st;
 
   g_atomic_ref_count_init (&self->ref);
   self->path = path;
   self->fd = fd;
-  self->segments = g_array_new (FALSE, FALSE, sizeof (Segment));
+  self->regular = fstat (fd, &st) == 0 && S_ISREG (st.st_mode);
   self->paused = g_ptr_array_new ();
   self->lossy = g_ptr_array_new ();
+  g_queue_init (&self->jobs);
   return self;
 }
 
@@ -531,31 +776,10 @@ pm_log_writer_open (const char *path,
 PmLogWriter *
 pm_log_writer_get_stdout (void)
 {
+  /* Written by an I/O thread, so a slow reader of our output (the journal)
+   * holds up only that thread, and then the children's pipes. */
   if (stdout_writer == NULL)
-    {
-      struct stat st;
-      int fd = STDOUT_FILENO;
-      gboolean use_send = FALSE;
-
-      /* Never block the daemon on a slow reader of its output (the
-       * journal): a socket is written with MSG_DONTWAIT, a pipe through a
-       * description of its own made non-blocking, so the flag does not
-       * leak to whoever shares our stdout. A tty or a file blocks. */
-      if (fstat (STDOUT_FILENO, &st) == 0)
-        {
-          if (S_ISSOCK (st.st_mode))
-            use_send = TRUE;
-          else if (S_ISFIFO (st.st_mode))
-            {
-              int own = open ("/proc/self/fd/1", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-
-              if (own >= 0)
-                fd = own;
-            }
-        }
-      stdout_writer = writer_new (NULL, fd);
-      stdout_writer->use_send = use_send;
-    }
+    stdout_writer = writer_new (NULL, STDOUT_FILENO);
   return pm_log_writer_ref (stdout_writer);
 }
 
@@ -572,21 +796,22 @@ pm_log_writer_unref (PmLogWriter *self)
   if (!g_atomic_ref_count_dec (&self->ref))
     return;
 
-  /* The last process using the file is gone: what it wrote still goes out. */
-  writer_final_flush (self);
+  /* Every pending line holds its client, and every client and job holds
+   * the writer: nothing is left to write. */
+  g_warn_if_fail (self->batch == NULL || self->batch->len == 0);
+  g_warn_if_fail (self->lossy->len == 0);
+  writer_wait_idle (self);
+
   g_clear_handle_id (&self->flush_timer, g_source_remove);
-  g_clear_handle_id (&self->out_watch, g_source_remove);
-  g_clear_pointer (&self->buf, logbuf_free);
-  segments_clear (self);
-  g_array_unref (self->segments);
+  g_clear_pointer (&self->batch, batch_free);
+  g_clear_pointer (&self->spare, batch_free);
   g_ptr_array_unref (self->paused);
-  for (guint i = 0; i < self->lossy->len; i++)
-    pm_log_client_unref (g_ptr_array_index (self->lossy, i));
   g_ptr_array_unref (self->lossy);
+  g_clear_pointer (&self->carry, g_byte_array_unref);
 
   if (self->key != NULL && writers != NULL)
     g_hash_table_remove (writers, self->key);
-  if (self->path != NULL || self->fd != STDOUT_FILENO)
+  if (self->fd != STDOUT_FILENO)
     close (self->fd);
   if (self == stdout_writer)
     stdout_writer = NULL;
@@ -595,34 +820,46 @@ pm_log_writer_unref (PmLogWriter *self)
   g_free (self);
 }
 
-/* A snapshot: flushing may change the registry. */
+/* Everything accepted so far goes out and is accounted for; then the "lines
+ * lost" reports that a recovered writer appends. Blocks. */
+static void
+writer_drain (PmLogWriter *self)
+{
+  for (guint round = 0; round < 2; round++)
+    {
+      writer_flush (self);
+      writer_wait_idle (self);
+    }
+}
+
+/* A snapshot, with references: flushing may change the registry. */
 static GPtrArray *
 all_writers (void)
 {
-  GPtrArray *all = g_ptr_array_new ();
+  GPtrArray *all = g_ptr_array_new_with_free_func ((GDestroyNotify) pm_log_writer_unref);
   GHashTableIter iter;
   gpointer value;
 
-  g_hash_table_iter_init (&iter, writers);
-  while (g_hash_table_iter_next (&iter, NULL, &value))
-    g_ptr_array_add (all, value);
+  if (writers != NULL)
+    {
+      g_hash_table_iter_init (&iter, writers);
+      while (g_hash_table_iter_next (&iter, NULL, &value))
+        g_ptr_array_add (all, pm_log_writer_ref (value));
+    }
   return all;
 }
 
 gboolean
 pm_log_reopen_all (GError **error)
 {
-  g_autoptr(GPtrArray) all = NULL;
+  g_autoptr(GPtrArray) all = all_writers ();
   g_autoptr(GString) failed = NULL;
 
-  if (writers == NULL)
-    return TRUE;
-
-  all = all_writers ();
   for (guint i = 0; i < all->len; i++)
     {
       PmLogWriter *self = g_ptr_array_index (all, i);
       g_autoptr(GError) local_error = NULL;
+      Job *job;
       int fd;
 
       /* Everything accepted so far belongs to the old file. */
@@ -639,17 +876,23 @@ pm_log_reopen_all (GError **error)
           continue;
         }
 
-      g_clear_handle_id (&self->out_watch, g_source_remove);
-      close (self->fd);
-      self->fd = fd;
-      g_hash_table_remove (writers, self->key);
+      job = g_new0 (Job, 1);
+      job->writer = pm_log_writer_ref (self);
+      job->kind = JOB_SWITCH;
+      job->new_fd = fd;
+      io_submit (job);
+
+      if (self->key != NULL)
+        g_hash_table_remove (writers, self->key);
       g_free (self->key);
       self->key = file_key (fd);
       if (self->key != NULL)
         g_hash_table_replace (writers, self->key, self);
-      if (self->buf != NULL)
-        writer_flush (self);
     }
+
+  /* When this returns, the old files are complete and closed. */
+  for (guint i = 0; i < all->len; i++)
+    writer_wait_idle (g_ptr_array_index (all, i));
 
   if (failed != NULL)
     {
@@ -662,63 +905,44 @@ pm_log_reopen_all (GError **error)
 void
 pm_log_flush_all (void)
 {
-  if (writers != NULL)
-    {
-      g_autoptr(GPtrArray) all = all_writers ();
+  g_autoptr(GPtrArray) all = all_writers ();
 
-      for (guint i = 0; i < all->len; i++)
-        writer_flush (g_ptr_array_index (all, i));
-    }
   if (stdout_writer != NULL)
-    writer_flush (stdout_writer);
-}
-
-/* Last words: waits for slow readers rather than dropping what was
- * accepted, and breaks the writer ↔ client references. */
-static void
-writer_final_flush (PmLogWriter *self)
-{
-  g_clear_handle_id (&self->out_watch, g_source_remove);
-  if (self->fd >= 0)
-    fcntl (self->fd, F_SETFL, fcntl (self->fd, F_GETFL) & ~O_NONBLOCK);
-  self->use_send = FALSE;
-  /* Twice: a recovered writer appends its "lines lost" reports. */
-  writer_flush (self);
-  writer_flush (self);
-  g_clear_handle_id (&self->flush_timer, g_source_remove);
-  g_clear_pointer (&self->buf, logbuf_free);
-  /* Releasing a client may release its writer (this one): take the arrays
-   * out first. Callers hold a reference while calling this. */
-  {
-    g_autoptr(GArray) segments = g_steal_pointer (&self->segments);
-    g_autoptr(GPtrArray) lossy = g_steal_pointer (&self->lossy);
-
-    self->segments = g_array_new (FALSE, FALSE, sizeof (Segment));
-    self->lossy = g_ptr_array_new ();
-    for (guint i = 0; i < segments->len; i++)
-      pm_log_client_unref (g_array_index (segments, Segment, i).client);
-    for (guint i = 0; i < lossy->len; i++)
-      pm_log_client_unref (g_ptr_array_index (lossy, i));
-  }
+    g_ptr_array_add (all, pm_log_writer_ref (stdout_writer));
+  for (guint i = 0; i < all->len; i++)
+    writer_drain (g_ptr_array_index (all, i));
 }
 
 void
 pm_log_shutdown (void)
 {
-  if (writers != NULL)
-    {
-      g_autoptr(GPtrArray) all = all_writers ();
+  g_autoptr(GPtrArray) all = all_writers ();
 
-      g_ptr_array_set_free_func (all, (GDestroyNotify) pm_log_writer_unref);
-      for (guint i = 0; i < all->len; i++)
-        writer_final_flush (pm_log_writer_ref (g_ptr_array_index (all, i)));
-    }
   if (stdout_writer != NULL)
+    g_ptr_array_add (all, pm_log_writer_ref (stdout_writer));
+  for (guint i = 0; i < all->len; i++)
     {
-      g_autoptr(PmLogWriter) out = pm_log_writer_ref (stdout_writer);
+      PmLogWriter *self = g_ptr_array_index (all, i);
+      g_autoptr(GPtrArray) lossy = NULL;
 
-      writer_final_flush (out);
+      writer_drain (self);
+      /* Reports that can no longer be written: let their clients go. */
+      lossy = g_steal_pointer (&self->lossy);
+      self->lossy = g_ptr_array_new ();
+      g_ptr_array_set_free_func (lossy, (GDestroyNotify) pm_log_client_unref);
     }
+  g_clear_pointer (&all, g_ptr_array_unref);
+
+  g_mutex_lock (&io_lock);
+  io_quit = TRUE;
+  g_cond_broadcast (&io_wake);
+  g_mutex_unlock (&io_lock);
+  for (guint i = 0; i < io_n_threads; i++)
+    g_thread_join (io_threads[i]);
+  io_n_threads = 0;
+  io_quit = FALSE;
+  io_dispatch (NULL);
+
   g_clear_pointer (&read_buf, g_free);
 }
 
@@ -734,6 +958,17 @@ emit_line (const guint8 *line,
   writer_append_line (client->writer, client, line, len);
 }
 
+/* Lines that need no prefix, time or change: a whole run in one copy. */
+static void
+emit_run (const guint8 *lines,
+          gsize         len,
+          gpointer      user_data)
+{
+  PmLogClient *client = user_data;
+
+  memcpy (writer_reserve (client->writer, client, len), lines, len);
+}
+
 static void
 stream_feed (Stream *stream,
              guint8 *data,
@@ -746,7 +981,9 @@ stream_feed (Stream *stream,
   /* All lines of one read share one time: the time they were read. */
   client->stamp_len = client->timestamps
     ? format_stamp (client->stamp, sizeof client->stamp) : 0;
-  pm_line_assembler_feed (&stream->lines, data, len, emit_line, client);
+  pm_line_assembler_feed_runs (&stream->lines, data, len, emit_line,
+                               client->stamp_len + client->prefix_len == 0 ? emit_run : NULL,
+                               client);
 }
 
 static void
@@ -790,26 +1027,34 @@ stream_close (Stream *stream)
   stream->fd = -1;
 }
 
-static gboolean
-writer_congested (PmLogWriter *self)
-{
-  return self->buf != NULL && self->buf->len - self->off >= PM_LOG_HIGH_WATER;
-}
-
 /* Reads until the pipe is empty, @max_reads is reached or the writer is
- * congested, feeding the lines on. Returns FALSE at end of file. */
+ * congested (with @drain: until the writer has room again), feeding the
+ * lines on. Returns FALSE at end of file. */
 static gboolean
-stream_read (Stream *stream,
-             guint   max_reads)
+stream_read (Stream  *stream,
+             guint    max_reads,
+             gboolean drain)
 {
   PmLogWriter *writer = stream->client->writer;
 
   if (read_buf == NULL)
     read_buf = g_malloc (PM_LOG_READ_BYTES);
 
-  for (guint i = 0; i < max_reads && !writer_congested (writer); i++)
+  for (guint i = 0; i < max_reads; i++)
     {
-      gssize n = read (stream->fd, read_buf, PM_LOG_READ_BYTES);
+      gssize n;
+
+      if (writer_congested (writer))
+        {
+          if (!drain)
+            break;
+          /* What an exited child left in its pipe is read now or never:
+           * wait for room rather than stop. */
+          writer_flush (writer);
+          writer_wait_idle (writer);
+        }
+
+      n = read (stream->fd, read_buf, PM_LOG_READ_BYTES);
 
       if (n > 0)
         {
@@ -839,7 +1084,7 @@ on_readable (int      fd,
   Stream *stream = user_data;
   PmLogWriter *writer = stream->client->writer;
 
-  if (!stream_read (stream, PM_LOG_READS_PER_WAKEUP))
+  if (!stream_read (stream, PM_LOG_READS_PER_WAKEUP, FALSE))
     {
       /* The child closed this stream (it may still run). */
       stream_finish (stream);
@@ -946,7 +1191,7 @@ pm_log_client_detach (PmLogClient *self)
        * read now, however much, so no accepted line is lost. Whatever
        * still holds the pipe open (an escaped descendant) is not waited for. */
       if (stream->fd >= 0)
-        stream_read (stream, PM_LOG_DRAIN_READS);
+        stream_read (stream, PM_LOG_DRAIN_READS, TRUE);
       stream_finish (stream);
       stream_close (stream);
       pm_line_assembler_clear (&stream->lines);
@@ -954,8 +1199,13 @@ pm_log_client_detach (PmLogClient *self)
       self->streams[i] = NULL;
     }
 
-  /* A child that exits has its lines written now, not a batch later. */
+  /* A child that exits has its lines written now, not a batch later, and
+   * in a file before anyone hears that it exited. */
   if (any)
-    writer_flush (self->writer);
+    {
+      writer_flush (self->writer);
+      if (self->writer->regular)
+        writer_wait_idle (self->writer);
+    }
 }
 

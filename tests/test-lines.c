@@ -360,6 +360,31 @@ collect_line (const guint8 *line,
   g_ptr_array_add (lines, g_bytes_new (line, len));
 }
 
+/* A run of lines as pm_line_assembler_feed_runs() promises it: whole lines,
+ * each ending in '\n', none too long, none with a "\r\n" to drop. */
+static void
+collect_run (const guint8 *run,
+             gsize         len,
+             gpointer      user_data)
+{
+  GPtrArray *lines = user_data;
+  const guint8 *end = run + len;
+
+  g_assert_cmpuint (len, >, 0);
+  g_assert_cmpint (end[-1], ==, '\n');
+  while (run < end)
+    {
+      const guint8 *nl = memchr (run, '\n', end - run);
+      gsize n = nl - run;
+
+      g_assert_nonnull (nl);
+      g_assert_cmpuint (n, <=, PM_LINE_MAX);
+      g_assert_true (n == 0 || nl[-1] != '\r');
+      g_ptr_array_add (lines, g_bytes_new (run, n));
+      run = nl + 1;
+    }
+}
+
 static GPtrArray *
 lines_new (void)
 {
@@ -480,12 +505,16 @@ assemble (const guint8 *data,
           gsize        *n_before_finish)
 {
   GPtrArray *lines = lines_new ();
+  g_autoptr(GPtrArray) run_lines = lines_new ();
   PmLineAssembler assembler;
+  PmLineAssembler run_assembler;
   gsize newlines = 0;
   gsize start = 0;
 
   pm_line_assembler_init (&assembler);
   g_assert_null (assembler.partial);
+  /* The same stream through feed_runs() must give the same lines. */
+  pm_line_assembler_init (&run_assembler);
 
   for (gsize i = 0; i <= n_cuts; i++)
     {
@@ -494,6 +523,11 @@ assemble (const guint8 *data,
 
       pm_line_assembler_feed (&assembler, data + start, stop - start,
                               collect_line, lines);
+      pm_line_assembler_feed_runs (&run_assembler, data + start, stop - start,
+                                   collect_line, collect_run, run_lines);
+      g_assert_cmpuint (pm_line_assembler_pending (&run_assembler), ==,
+                        pm_line_assembler_pending (&assembler));
+      g_assert_cmpuint (run_lines->len, ==, lines->len);
       for (gsize j = start; j < stop; j++)
         newlines += (data[j] == '\n');
 
@@ -514,6 +548,8 @@ assemble (const guint8 *data,
   pm_line_assembler_finish (&assembler, collect_line, lines);
   g_assert_null (assembler.partial);
   g_assert_cmpuint (pm_line_assembler_pending (&assembler), ==, 0);
+  pm_line_assembler_finish (&run_assembler, collect_line, run_lines);
+  assert_lines (run_lines, lines, cuts, n_cuts);
 
   return lines;
 }
