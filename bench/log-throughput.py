@@ -21,7 +21,8 @@ processes started here are stopped, by PID.
 
 Environment: LT_MB (default 200) total megabytes per case, LT_REPS (3)
 repetitions per case (the median is reported), LT_DIR a directory for the
-files (default: a new temp dir; use it to measure on another file system).
+files (default: a new temp dir; use it to measure on another file system),
+LT_CASES which cases to run (default "plain,strip,shared").
 """
 import os
 import shutil
@@ -39,6 +40,7 @@ RESULTS = os.path.join(HERE, "results", "log-throughput.md")
 
 MB = int(os.environ.get("LT_MB", "200"))
 REPS = int(os.environ.get("LT_REPS", "3"))
+CASES = os.environ.get("LT_CASES", "plain,strip,shared").split(",")
 LINE = 100
 # The producer's buffer: 10,000 lines of 100 bytes, written with one write()
 # of up to 1 MB at a time, so the producer costs next to nothing.
@@ -317,11 +319,12 @@ def main():
         log("elife-pmd pid %d on %s; %d MB per case, %d runs each, files in %s"
             % (pmd.pid, addr, TOTAL // 1000000, REPS, TMP))
 
-        rows = [
-            case(addr, pmd, producer, "1 child, plain lines", 1, 0, False, 0.8),
-            case(addr, pmd, producer, "1 child, coloured lines, stripANSI", 1, 1, True, 0.6),
-            case(addr, pmd, producer, "8 children → 1 file (vs 8 cats → 8 files)", 8, 0, False, 0.8),
-        ]
+        cases = {
+            "plain": ("1 child, plain lines", 1, 0, False, 0.8),
+            "strip": ("1 child, coloured lines, stripANSI", 1, 1, True, 0.6),
+            "shared": ("8 children → 1 file (vs 8 cats → 8 files)", 8, 0, False, 0.8),
+        }
+        rows = [case(addr, pmd, producer, *cases[c]) for c in CASES]
         hwm = status_kb(pmd.pid, "VmHWM")
         rss1 = status_kb(pmd.pid, "VmRSS")
         uname = os.uname()

@@ -265,6 +265,18 @@ certain_pieces (gsize  len,
   return (len - held + PM_LINE_MAX - 1) / PM_LINE_MAX * PM_LINE_MAX;
 }
 
+/* Whether a '\r' comes right before a '\n' in [p, q], q being a '\n'. */
+static gboolean
+has_crlf (const guint8 *p,
+          const guint8 *q)
+{
+  for (const guint8 *r = memchr (p, '\r', q - p); r != NULL;
+       r = memchr (r + 1, '\r', q - (r + 1)))
+    if (r[1] == '\n')
+      return TRUE;
+  return FALSE;
+}
+
 void
 pm_line_assembler_feed (PmLineAssembler *self,
                         const guint8    *data,
@@ -331,28 +343,62 @@ pm_line_assembler_feed_runs (PmLineAssembler *self,
     }
 
   /* The hot path: whole lines go to the callback from the caller's buffer,
-   * or, with @run_func, whole runs of them at once. */
+   * or, with @run_func, whole runs of them at once. A run grows a window of
+   * PM_LINE_MAX + 1 bytes at a time: if the last '\n' in the window is at q,
+   * no line up to q is too long, and if no "\r\n" comes before it, no line
+   * needs a change, so two memchr()-speed scans take the whole window.
+   * Otherwise lines are looked at one by one up to q. */
   run = p;
   while (p < end)
     {
-      const guint8 *nl = memchr (p, '\n', end - p);
-      gsize n;
+      const guint8 *stop = end;
 
-      if (nl == NULL)
-        break;
-      n = nl - p;
-      if (run_func != NULL && n <= PM_LINE_MAX && (n == 0 || nl[-1] != '\r'))
+      if (run_func != NULL)
         {
-          p = nl + 1;   /* extends the run */
-          continue;
+          gsize win = MIN ((gsize) (end - p), (gsize) PM_LINE_MAX + 1);
+          const guint8 *q = memrchr (p, '\n', win);
+
+          if (q != NULL && !has_crlf (p, q))
+            {
+              p = q + 1;
+              continue;
+            }
+          if (q != NULL)
+            stop = q + 1;
+          else
+            {
+              /* A line too long for the window, or the unfinished one. */
+              const guint8 *nl = memchr (p, '\n', end - p);
+
+              if (nl == NULL)
+                break;
+              stop = nl + 1;
+            }
         }
-      if (run_func != NULL && p > run)
-        run_func (run, p - run, user_data);
-      if (n > 0 && nl[-1] == '\r')
-        n--;
-      emit_line (p, n, func, user_data);
-      p = nl + 1;
-      run = p;
+
+      while (p < stop)
+        {
+          const guint8 *nl = memchr (p, '\n', stop - p);
+          gsize n;
+
+          if (nl == NULL)
+            break;
+          n = nl - p;
+          if (run_func != NULL && n <= PM_LINE_MAX && (n == 0 || nl[-1] != '\r'))
+            {
+              p = nl + 1;   /* extends the run */
+              continue;
+            }
+          if (run_func != NULL && p > run)
+            run_func (run, p - run, user_data);
+          if (n > 0 && nl[-1] == '\r')
+            n--;
+          emit_line (p, n, func, user_data);
+          p = nl + 1;
+          run = p;
+        }
+      if (p < stop)
+        break;          /* no '\n' left: the unfinished line */
     }
   if (run_func != NULL && p > run)
     run_func (run, p - run, user_data);

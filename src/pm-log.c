@@ -41,7 +41,13 @@
 #include "pm-lines.h"
 #include "pm-log.h"
 
-#define PM_LOG_READ_BYTES  (64 * 1024)
+#define PM_LOG_READ_BYTES  (256 * 1024)
+/* A pipe found full is widened to this, so a child writing flat out and the
+ * daemon meet far less often (a context switch or two per pipeful). Only
+ * busy children get it: the kernel holds the pages only while they are
+ * filled, and an idle pipe stays at the default 64 KiB. */
+#define PM_LOG_PIPE_WIDE   (1024 * 1024)
+#define PM_LOG_PIPE_DEFAULT (64 * 1024)
 /* Reads per wake-up of one pipe: enough to empty a full pipe, few enough to
  * be fair to the other children. */
 #define PM_LOG_READS_PER_WAKEUP 4
@@ -50,6 +56,9 @@
 #define PM_LOG_DRAIN_READS 64
 /* I/O threads, started as needed: files are written in parallel up to this. */
 #define PM_LOG_IO_THREADS 2
+/* Written batches a writer keeps for reuse while busy: as many as can be in
+ * flight below the high water. */
+#define PM_LOG_SPARES (PM_LOG_HIGH_WATER / PM_LOG_READ_BYTES + 2)
 /* Batches one thread writes for a writer before letting others have a turn. */
 #define PM_LOG_IO_TURN 8
 
@@ -92,6 +101,7 @@ typedef struct
   int             fd;
   PmFdWatch      *watch;   /* NULL while paused or closed */
   gboolean        paused;
+  gboolean        widened; /* F_SETPIPE_SZ tried */
   PmLineAssembler lines;
   PmAnsiStripper  ansi;
 } Stream;
@@ -105,9 +115,10 @@ struct _PmLogWriter
 
   /* Main thread only. */
   Batch          *batch;        /* being filled; NULL while none */
-  Batch          *spare;        /* a written batch, kept for the next one */
+  GPtrArray      *spares;       /* of Batch*: written, kept for the next ones */
   gsize           in_flight;    /* bytes handed to the I/O threads */
   guint           flush_timer;
+  gboolean        busy;         /* a batch went out since the timer was armed */
   GPtrArray      *paused;       /* of Stream*: readers waiting for room */
   GPtrArray      *lossy;        /* of PmLogClient* (refs) owed a "lost" line */
   int             last_errno;
@@ -196,7 +207,9 @@ batch_new (void)
 {
   Batch *b = g_new (Batch, 1);
 
-  b->cap = PM_LOG_FLUSH_BYTES + PM_LINE_MAX;
+  /* What one read and the lines pending before it need, so that a batch
+   * is never reallocated but for prefixes and time stamps. */
+  b->cap = PM_LOG_FLUSH_BYTES + PM_LOG_READ_BYTES;
   b->data = g_malloc (b->cap);
   b->len = 0;
   b->segments = g_array_new (FALSE, FALSE, sizeof (Segment));
@@ -493,6 +506,8 @@ writer_congested (PmLogWriter *self)
   return self->in_flight + (self->batch != NULL ? self->batch->len : 0) >= PM_LOG_HIGH_WATER;
 }
 
+static void writer_arm_timer (PmLogWriter *self);
+
 static gboolean
 on_flush_timer (gpointer user_data)
 {
@@ -501,9 +516,16 @@ on_flush_timer (gpointer user_data)
   self->flush_timer = 0;
   if (self->batch == NULL || self->batch->len == 0)
     {
-      /* Idle since the last batch: memory follows activity. */
+      if (self->busy || self->in_flight > 0)
+        {
+          /* Batches went out meanwhile: look again a period later. */
+          self->busy = FALSE;
+          writer_arm_timer (self);
+          return G_SOURCE_REMOVE;
+        }
+      /* Idle for a whole period: memory follows activity. */
       g_clear_pointer (&self->batch, batch_free);
-      g_clear_pointer (&self->spare, batch_free);
+      g_ptr_array_set_size (self->spares, 0);
       return G_SOURCE_REMOVE;
     }
   writer_flush (self);
@@ -528,7 +550,9 @@ writer_reserve (PmLogWriter *self,
   gsize old_len;
 
   if (b == NULL)
-    b = self->batch = self->spare ? g_steal_pointer (&self->spare) : batch_new ();
+    b = self->batch = self->spares->len > 0
+      ? g_ptr_array_steal_index_fast (self->spares, self->spares->len - 1)
+      : batch_new ();
 
   old_len = b->len;
   if (G_UNLIKELY (old_len + extra > b->cap))
@@ -566,6 +590,7 @@ writer_flush (PmLogWriter *self)
   job->batch = g_steal_pointer (&self->batch);
   job->new_fd = -1;
   self->in_flight += job->batch->len;
+  self->busy = TRUE;
   io_submit (job);
 }
 
@@ -643,13 +668,15 @@ job_complete (Job *job)
         }
 
       batch_reset (b);
-      if (self->spare == NULL)
-        self->spare = b;
+      /* A busy writer cycles through the same few buffers: no allocation,
+       * no page faults per batch. */
+      if (self->spares->len < PM_LOG_SPARES)
+        g_ptr_array_add (self->spares, b);
       else
         batch_free (b);
       if (!writer_congested (self))
         writer_resume_readers (self);
-      /* Frees the spare if nothing comes meanwhile. */
+      /* Frees the spares if nothing comes meanwhile. */
       writer_arm_timer (self);
     }
   else if (job->new_fd >= 0)
@@ -701,6 +728,7 @@ writer_new (char *path,
   self->regular = fstat (fd, &st) == 0 && S_ISREG (st.st_mode);
   self->paused = g_ptr_array_new ();
   self->lossy = g_ptr_array_new ();
+  self->spares = g_ptr_array_new_with_free_func ((GDestroyNotify) batch_free);
   g_queue_init (&self->jobs);
   return self;
 }
@@ -804,7 +832,7 @@ pm_log_writer_unref (PmLogWriter *self)
 
   g_clear_handle_id (&self->flush_timer, g_source_remove);
   g_clear_pointer (&self->batch, batch_free);
-  g_clear_pointer (&self->spare, batch_free);
+  g_ptr_array_unref (self->spares);
   g_ptr_array_unref (self->paused);
   g_ptr_array_unref (self->lossy);
   g_clear_pointer (&self->carry, g_byte_array_unref);
@@ -1058,6 +1086,13 @@ stream_read (Stream  *stream,
 
       if (n > 0)
         {
+          if (n >= PM_LOG_PIPE_DEFAULT && !stream->widened)
+            {
+              /* Best effort: the limits (pipe-max-size, per-user pages)
+               * may refuse, and the default size works too. */
+              stream->widened = TRUE;
+              (void) fcntl (stream->fd, F_SETPIPE_SZ, PM_LOG_PIPE_WIDE);
+            }
           stream_feed (stream, read_buf, n);
           writer_schedule (writer);
           if (n < PM_LOG_READ_BYTES)

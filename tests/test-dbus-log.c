@@ -10,6 +10,8 @@
 #include "pm-test-util.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -1521,6 +1523,195 @@ test_backpressure_stdout (PmFixture *f, gconstpointer data)
   g_assert_cmpuint (got, ==, n_lines);
 }
 
+/* ---- a log that cannot keep up ----------------------------------------------------------- */
+
+#define SLOW_FIFO_LINES    40000
+#define SLOW_FIFO_LINE_LEN 80          /* without the '\n': ~3.2 MB in all */
+#define SLOW_FIFO_CHUNK    (16 * 1024)
+#define SLOW_FIFO_PAUSE_US 2000
+
+/* Reads a FIFO slowly (a slow disk): SLOW_FIFO_CHUNK, then a pause, until
+ * @expected bytes are in or the deadline passes. The pause is the point of
+ * it, not a way to wait for anything. */
+typedef struct
+{
+  int fd;
+  gsize expected;
+  gint64 deadline;              /* g_get_monotonic_time () */
+  GByteArray *data;             /* the thread's until done is set */
+  gint received;                /* data->len, for the main thread */
+  gint done;
+  int error;                    /* errno of a failed poll or read */
+} SlowReader;
+
+static gpointer
+slow_reader_thread (gpointer user_data)
+{
+  SlowReader *r = user_data;
+  guint8 chunk[SLOW_FIFO_CHUNK];
+
+  while (r->data->len < r->expected && g_get_monotonic_time () < r->deadline)
+    {
+      struct pollfd pfd = { r->fd, POLLIN, 0 };
+      ssize_t n;
+
+      /* Bounded waits: the deadline holds even when nothing comes. */
+      if (poll (&pfd, 1, 100) < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          r->error = errno;
+          break;
+        }
+      if (pfd.revents == 0)
+        continue;
+      n = read (r->fd, chunk, sizeof chunk);
+      if (n < 0)
+        {
+          if (errno == EINTR || errno == EAGAIN)
+            continue;
+          r->error = errno;
+          break;
+        }
+      /* 0: no writer at the moment, which is not the end of the log. */
+      if (n > 0)
+        {
+          g_byte_array_append (r->data, chunk, (guint) n);
+          g_atomic_int_set (&r->received, (gint) r->data->len);
+        }
+      g_usleep (SLOW_FIFO_PAUSE_US);
+    }
+  g_atomic_int_set (&r->done, 1);
+  return NULL;
+}
+
+static gboolean
+slow_reader_done_cond (gpointer data)
+{
+  return g_atomic_int_get (&((SlowReader *) data)->done) != 0;
+}
+
+/* @got is exactly lines 0..n_lines-1 of l-emit.py's "lines:N:LEN", each
+ * after @prefix: none torn, merged, lost, duplicated or out of place. */
+static void
+assert_emit_lines (const GByteArray *got, const char *prefix, guint n_lines,
+                   guint line_len)
+{
+  g_autoptr(GString) alpha = g_string_new (NULL);
+  g_autoptr(GString) want = g_string_new (NULL);
+  gsize off = 0;
+
+  while (alpha->len < line_len)
+    g_string_append (alpha, "abcdefghijklmnopqrstuvwxyz");
+  for (guint i = 0; i < n_lines; i++)
+    {
+      g_string_printf (want, "%s%08u %.*s\n", prefix, i, (int) line_len - 9, alpha->str);
+      if (off + want->len > got->len ||
+          memcmp (got->data + off, want->str, want->len) != 0)
+        {
+          const guint8 *at = got->data + off;
+          const guint8 *nl = memchr (at, '\n', got->len - off);
+          gsize len = nl != NULL ? (gsize) (nl - at) : got->len - off;
+
+          g_error ("line %u of %u (byte %" G_GSIZE_FORMAT " of %u) is \"%.*s\"%s, "
+                   "expected \"%.*s\"", i, n_lines, off, got->len, (int) MIN (len, 120),
+                   (const char *) at, nl != NULL ? "" : " (no newline)",
+                   (int) want->len - 1, want->str);
+        }
+      off += want->len;
+    }
+  if (off != got->len)
+    g_error ("%" G_GSIZE_FORMAT " bytes after the last line, starting \"%.*s\"",
+             got->len - off, (int) MIN (got->len - off, 120),
+             (const char *) got->data + off);
+}
+
+/* The log is a FIFO read slowly: the daemon's I/O thread blocks in write(),
+ * the child exits while the writer is congested, and still every line
+ * arrives once, whole and in order; the daemon keeps answering meanwhile.
+ * (Exits wait for a regular file's lines, not a FIFO's: the reader must
+ * already be reading when the child exits.) */
+static void
+test_backpressure_slow_fifo (PmFixture *f, gconstpointer data)
+{
+  const char *name = data;
+  g_autofree gchar *fifo = pm_tmp_path (f, "slow.fifo");
+  g_autofree gchar *arg = g_strdup_printf ("lines:%u:%u", SLOW_FIFO_LINES,
+                                           SLOW_FIFO_LINE_LEN);
+  g_autofree gchar *prefix = g_strdup_printf ("%s%s", name ? name : "", name ? ": " : "");
+  g_autoptr(GByteArray) got = g_byte_array_new ();
+  SlowReader r = { 0 };
+  GThread *thread;
+  PmSignal *exited;
+  gint64 t0, t_call, t_exited, t_done;
+  gint at_exited;
+  guint8 rest[SLOW_FIFO_CHUNK];
+  ssize_t n;
+  guint32 id;
+  int fd, flags;
+
+  g_assert_cmpint (mkfifo (fifo, 0600), ==, 0);
+  /* Non-blocking, or open() would wait for a writer; then blocking reads. */
+  fd = open (fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  g_assert_cmpint (fd, >=, 0);
+  flags = fcntl (fd, F_GETFL);
+  g_assert_cmpint (flags, >=, 0);
+  g_assert_cmpint (fcntl (fd, F_SETFL, flags & ~O_NONBLOCK), ==, 0);
+
+  r.fd = fd;
+  r.expected = (gsize) SLOW_FIFO_LINES * (strlen (prefix) + SLOW_FIFO_LINE_LEN + 1);
+  r.deadline = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+  r.data = got;
+  thread = g_thread_new ("slow-fifo-reader", slow_reader_thread, &r);
+
+  t0 = g_get_monotonic_time ();
+  if (name != NULL)
+    id = pm_start_ok (f, pm_opts ("{'script': <%s>, 'name': <%s>, 'log': <%s>,"
+                                  " 'restart': <'never'>, 'args': <[%s]>}",
+                                  pm_data_file ("l-emit.py"), name, fifo, arg), NULL);
+  else
+    id = pm_start_ok (f, pm_opts ("{'script': <%s>, 'log': <%s>,"
+                                  " 'restart': <'never'>, 'args': <[%s]>}",
+                                  pm_data_file ("l-emit.py"), fifo, arg), NULL);
+
+  /* While the writer waits for the reader, the daemon answers. */
+  t_call = g_get_monotonic_time ();
+  g_assert_cmpuint (get_lost_lines (f, id), ==, 0);
+  t_call = g_get_monotonic_time () - t_call;
+
+  exited = pm_wait_for_signal (f, "Exited", id, 60000);
+  g_assert_nonnull (exited);
+  g_assert_cmpint (exited->exit_code, ==, 0);
+  g_assert_cmpint (exited->term_signal, ==, 0);
+  t_exited = exited->time_us;
+  at_exited = g_atomic_int_get (&r.received);
+
+  g_assert_true (wait_until (slow_reader_done_cond, &r, 70000));
+  t_done = g_get_monotonic_time ();
+  g_thread_join (thread);
+  if (r.error != 0)
+    g_error ("reading %s: %s", fifo, g_strerror (r.error));
+
+  /* Anything beyond the expected bytes (duplicates) is wrong too. */
+  pm_iterate_for (200);
+  g_assert_cmpint (fcntl (fd, F_SETFL, flags | O_NONBLOCK), ==, 0);
+  while ((n = read (fd, rest, sizeof rest)) > 0)
+    g_byte_array_append (got, rest, (guint) n);
+
+  note ("%u lines (%u bytes) through a FIFO read %u KiB per %u us: Get answered in "
+        "%" G_GINT64_FORMAT " ms, Exited after %" G_GINT64_FORMAT " ms with %d bytes "
+        "read, all read after %" G_GINT64_FORMAT " ms", SLOW_FIFO_LINES, got->len,
+        SLOW_FIFO_CHUNK / 1024, SLOW_FIFO_PAUSE_US, t_call / 1000, (t_exited - t0) / 1000,
+        at_exited, (t_done - t0) / 1000);
+
+  assert_emit_lines (got, prefix, SLOW_FIFO_LINES, SLOW_FIFO_LINE_LEN);
+  g_assert_cmpuint (get_lost_lines (f, id), ==, 0);
+  g_assert_false (f->daemon_exited);
+
+  close (fd);
+  g_assert_cmpint (g_unlink (fifo), ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1549,6 +1740,8 @@ main (int argc, char **argv)
   pm_test_add ("/log/flush/at-exit", test_flushed_at_exit, NULL);
   pm_test_add ("/log/flush/batching", test_batching, NULL);
   pm_test_add ("/log/backpressure/stdout", test_backpressure_stdout, NULL);
+  pm_test_add ("/log/backpressure/slow-fifo", test_backpressure_slow_fifo, NULL);
+  pm_test_add ("/log/backpressure/slow-fifo-named", test_backpressure_slow_fifo, "slow");
 
   return g_test_run ();
 }

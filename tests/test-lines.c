@@ -869,6 +869,45 @@ assert_line (GPtrArray  *lines,
   g_assert_cmpmem (p, n, expected, strlen (expected));
 }
 
+/* Many short lines, a few "\r\n" and a few too long, in chunks as large as
+ * the daemon's reads: feed_runs() takes whole windows of lines at once and
+ * must still see every "\r\n" and every line to cut (assemble() compares it
+ * with feed() and both with the reference). */
+static void
+test_lines_random_windows (void)
+{
+  for (guint round = 0; round < 6; round++)
+    {
+      g_autoptr(GByteArray) input = g_byte_array_new ();
+      g_autoptr(GPtrArray) reference = NULL;
+
+      while (input->len < 600 * 1024)
+        {
+          guint kind = g_test_rand_int_range (0, 100);
+          gsize len = (kind < 2) ? PM_LINE_MAX + g_test_rand_int_range (-2, 3)
+                                 : g_test_rand_int_range (0, 200);
+          gsize start = input->len;
+
+          g_byte_array_set_size (input, start + len);
+          for (gsize i = 0; i < len; i++)
+            input->data[start + i] = 'a' + (start + i) % 26;
+          if (kind >= 2 && kind < 12)
+            g_byte_array_append (input, (const guint8 *) "\r", 1);
+          g_byte_array_append (input, (const guint8 *) "\n", 1);
+        }
+      reference = reference_lines (input->data, input->len);
+
+      for (guint k = 0; k < 4; k++)
+        {
+          g_autoptr(GArray) cuts = random_cuts (input->len, 256 * 1024, 0);
+          g_autoptr(GPtrArray) lines = assemble (input->data, input->len,
+                                                 (gsize *) cuts->data, cuts->len, NULL);
+
+          assert_lines (lines, reference, (gsize *) cuts->data, cuts->len);
+        }
+    }
+}
+
 static void
 test_lines_partial_null (void)
 {
@@ -1110,6 +1149,7 @@ main (int   argc,
   g_test_add_func ("/lines/assembler/every-split", test_lines_every_split);
   g_test_add_func ("/lines/assembler/random-chunks", test_lines_random_chunks);
   g_test_add_func ("/lines/assembler/random-long-lines", test_lines_random_long);
+  g_test_add_func ("/lines/assembler/random-windows", test_lines_random_windows);
   g_test_add_func ("/lines/assembler/partial-null", test_lines_partial_null);
   g_test_add_func ("/lines/assembler/held-cr", test_lines_held_cr);
   g_test_add_func ("/lines/assembler/zero-copy", test_lines_zero_copy);
