@@ -442,6 +442,21 @@ pm_line_assembler_pending (const PmLineAssembler *self)
   return self->partial != NULL ? self->partial->len : 0;
 }
 
+gsize
+pm_line_assembler_take (PmLineAssembler *self,
+                        guint8          *out)
+{
+  g_autoptr(GByteArray) partial = NULL;
+
+  g_return_val_if_fail (self != NULL, 0);
+
+  partial = g_steal_pointer (&self->partial);
+  if (partial == NULL)
+    return 0;
+  memcpy (out, partial->data, partial->len);
+  return partial->len;
+}
+
 void
 pm_line_assembler_clear (PmLineAssembler *self)
 {

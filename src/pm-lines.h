@@ -71,6 +71,12 @@ void     pm_line_assembler_finish  (PmLineAssembler *self,
                                     gpointer         user_data);
 /* Bytes held for the unfinished line. */
 gsize    pm_line_assembler_pending (const PmLineAssembler *self);
+/* Moves the unfinished line's bytes (pm_line_assembler_pending() of them,
+ * at most PM_LINE_MAX + 1) to @out and forgets them. Feeding them back
+ * later, followed by more of the stream, gives the same lines as if they
+ * had never left: the assembler holds nothing else. */
+gsize    pm_line_assembler_take    (PmLineAssembler *self,
+                                    guint8          *out);
 /* Drops any unfinished line and frees its buffer. */
 void     pm_line_assembler_clear   (PmLineAssembler *self);
 

@@ -42,6 +42,9 @@
 #include "pm-log.h"
 
 #define PM_LOG_READ_BYTES  (256 * 1024)
+/* The shared read buffer also takes what a read straight into a batch
+ * leaves for the assembler: an unfinished line and a read. */
+#define PM_LOG_READ_BUF    (PM_LOG_READ_BYTES + PM_LINE_MAX + 1)
 /* A pipe found full is widened to this, so a child writing flat out and the
  * daemon meet far less often (a context switch or two per pipeful). Only
  * busy children get it: the kernel holds the pages only while they are
@@ -209,7 +212,7 @@ batch_new (void)
 
   /* What one read and the lines pending before it need, so that a batch
    * is never reallocated but for prefixes and time stamps. */
-  b->cap = PM_LOG_FLUSH_BYTES + PM_LOG_READ_BYTES;
+  b->cap = PM_LOG_FLUSH_BYTES + PM_LOG_READ_BUF;
   b->data = g_malloc (b->cap);
   b->len = 0;
   b->segments = g_array_new (FALSE, FALSE, sizeof (Segment));
@@ -539,29 +542,36 @@ writer_arm_timer (PmLogWriter *self)
     self->flush_timer = g_timeout_add (PM_LOG_FLUSH_MS, on_flush_timer, self);
 }
 
-/* Makes sure @extra more bytes fit, and notes that they belong to @client. */
-static guint8 *
-writer_reserve (PmLogWriter *self,
-                PmLogClient *client,
-                gsize        extra)
+/* The batch being filled, with room for @room more bytes. */
+static Batch *
+writer_batch (PmLogWriter *self,
+              gsize        room)
 {
   Batch *b = self->batch;
-  Segment *last;
-  gsize old_len;
 
   if (b == NULL)
     b = self->batch = self->spares->len > 0
       ? g_ptr_array_steal_index_fast (self->spares, self->spares->len - 1)
       : batch_new ();
 
-  old_len = b->len;
-  if (G_UNLIKELY (old_len + extra > b->cap))
+  if (G_UNLIKELY (b->len + room > b->cap))
     {
-      b->cap = MAX (old_len + extra, b->cap * 2);
+      b->cap = MAX (b->len + room, b->cap * 2);
       b->data = g_realloc (b->data, b->cap);
     }
-  b->len = old_len + extra;
+  return b;
+}
 
+/* Adds @len bytes, already in place at the end of the batch, as @client's. */
+static void
+writer_commit (PmLogWriter *self,
+               PmLogClient *client,
+               gsize        len)
+{
+  Batch *b = self->batch;
+  Segment *last;
+
+  b->len += len;
   last = b->segments->len > 0
     ? &g_array_index (b->segments, Segment, b->segments->len - 1) : NULL;
   if (last != NULL && last->client == client)
@@ -571,6 +581,18 @@ writer_reserve (PmLogWriter *self,
       Segment seg = { pm_log_client_ref (client), b->len };
       g_array_append_val (b->segments, seg);
     }
+}
+
+/* Makes sure @extra more bytes fit, and notes that they belong to @client. */
+static guint8 *
+writer_reserve (PmLogWriter *self,
+                PmLogClient *client,
+                gsize        extra)
+{
+  Batch *b = writer_batch (self, extra);
+  gsize old_len = b->len;
+
+  writer_commit (self, client, extra);
   return b->data + old_len;
 }
 
@@ -1014,6 +1036,63 @@ stream_feed (Stream *stream,
                                client);
 }
 
+/* Lines written as the child wrote them: no prefix, no time. */
+static inline gboolean
+client_is_plain (PmLogClient *client)
+{
+  return client->prefix_len == 0 && !client->timestamps;
+}
+
+/* For a plain client: reads straight into the batch, behind the unfinished
+ * line taken out of the assembler, so whole lines need no copy at all. They
+ * stay where they are, a window of PM_LINE_MAX + 1 bytes at a time (as in
+ * pm_line_assembler_feed_runs()); whatever follows the last of them (a
+ * "\r\n", a line to cut, the unfinished line) goes through the assembler
+ * from the read buffer. Returns what read() returned. */
+static gssize
+stream_read_into_batch (Stream *stream)
+{
+  PmLogClient *client = stream->client;
+  PmLogWriter *writer = client->writer;
+  gsize pending = pm_line_assembler_pending (&stream->lines);
+  Batch *b = writer_batch (writer, pending + PM_LOG_READ_BYTES);
+  guint8 *start = b->data + b->len;
+  guint8 *p = start;
+  guint8 *end;
+  gssize n;
+
+  n = read (stream->fd, start + pending, PM_LOG_READ_BYTES);
+  if (n <= 0)
+    return n;
+
+  end = start + pending + n;
+  if (client->strip_ansi)
+    end = start + pending + pm_ansi_stripper_strip (&stream->ansi, start + pending, n);
+  pm_line_assembler_take (&stream->lines, start);
+
+  while (p < end)
+    {
+      gsize win = MIN ((gsize) (end - p), (gsize) PM_LINE_MAX + 1);
+      const guint8 *q = memrchr (p, '\n', win);
+
+      if (q == NULL || memchr (p, '\r', q - p) != NULL)
+        break;
+      p = (guint8 *) q + 1;
+    }
+  if (p > start)
+    writer_commit (writer, client, p - start);
+  if (p < end)
+    {
+      /* The rest, from a copy: the assembler's lines land where it is. */
+      gsize rest = end - p;
+
+      memcpy (read_buf, p, rest);
+      client->stamp_len = 0;
+      pm_line_assembler_feed_runs (&stream->lines, read_buf, rest, emit_line, emit_run, client);
+    }
+  return n;
+}
+
 static void
 stream_finish (Stream *stream)
 {
@@ -1063,10 +1142,12 @@ stream_read (Stream  *stream,
              guint    max_reads,
              gboolean drain)
 {
-  PmLogWriter *writer = stream->client->writer;
+  PmLogClient *client = stream->client;
+  PmLogWriter *writer = client->writer;
+  gboolean plain = client_is_plain (client);
 
   if (read_buf == NULL)
-    read_buf = g_malloc (PM_LOG_READ_BYTES);
+    read_buf = g_malloc (PM_LOG_READ_BUF);
 
   for (guint i = 0; i < max_reads; i++)
     {
@@ -1082,7 +1163,7 @@ stream_read (Stream  *stream,
           writer_wait_idle (writer);
         }
 
-      n = read (stream->fd, read_buf, PM_LOG_READ_BYTES);
+      n = plain ? stream_read_into_batch (stream) : read (stream->fd, read_buf, PM_LOG_READ_BYTES);
 
       if (n > 0)
         {
@@ -1093,7 +1174,8 @@ stream_read (Stream  *stream,
               stream->widened = TRUE;
               (void) fcntl (stream->fd, F_SETPIPE_SZ, PM_LOG_PIPE_WIDE);
             }
-          stream_feed (stream, read_buf, n);
+          if (!plain)
+            stream_feed (stream, read_buf, n);
           writer_schedule (writer);
           if (n < PM_LOG_READ_BYTES)
             break;      /* the pipe is empty now */

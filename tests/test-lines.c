@@ -508,13 +508,21 @@ assemble (const guint8 *data,
   g_autoptr(GPtrArray) run_lines = lines_new ();
   PmLineAssembler assembler;
   PmLineAssembler run_assembler;
+  PmLineAssembler take_assembler;
+  g_autoptr(GPtrArray) take_lines = lines_new ();
+  g_autofree guint8 *taken = g_malloc (PM_LINE_MAX + 1);
+  gsize n_taken = 0;
   gsize newlines = 0;
   gsize start = 0;
 
   pm_line_assembler_init (&assembler);
   g_assert_null (assembler.partial);
-  /* The same stream through feed_runs() must give the same lines. */
+  /* The same stream through feed_runs() must give the same lines, and so
+   * must one whose unfinished line is taken out after every chunk and fed
+   * back in front of the next (as the daemon does when it reads straight
+   * into its batch). */
   pm_line_assembler_init (&run_assembler);
+  pm_line_assembler_init (&take_assembler);
 
   for (gsize i = 0; i <= n_cuts; i++)
     {
@@ -528,6 +536,18 @@ assemble (const guint8 *data,
       g_assert_cmpuint (pm_line_assembler_pending (&run_assembler), ==,
                         pm_line_assembler_pending (&assembler));
       g_assert_cmpuint (run_lines->len, ==, lines->len);
+      {
+        g_autofree guint8 *chunk = g_malloc (n_taken + (stop - start) + 1);
+
+        memcpy (chunk, taken, n_taken);
+        memcpy (chunk + n_taken, data + start, stop - start);
+        pm_line_assembler_feed_runs (&take_assembler, chunk, n_taken + (stop - start),
+                                     collect_line, collect_run, take_lines);
+        n_taken = pm_line_assembler_take (&take_assembler, taken);
+        g_assert_cmpuint (n_taken, ==, pm_line_assembler_pending (&assembler));
+        g_assert_null (take_assembler.partial);
+        g_assert_cmpuint (take_lines->len, ==, lines->len);
+      }
       for (gsize j = start; j < stop; j++)
         newlines += (data[j] == '\n');
 
@@ -550,6 +570,9 @@ assemble (const guint8 *data,
   g_assert_cmpuint (pm_line_assembler_pending (&assembler), ==, 0);
   pm_line_assembler_finish (&run_assembler, collect_line, run_lines);
   assert_lines (run_lines, lines, cuts, n_cuts);
+  pm_line_assembler_feed (&take_assembler, taken, n_taken, collect_line, take_lines);
+  pm_line_assembler_finish (&take_assembler, collect_line, take_lines);
+  assert_lines (take_lines, lines, cuts, n_cuts);
 
   return lines;
 }
