@@ -164,6 +164,8 @@ static GCond    io_idle;            /* a writer's jobs are all done */
 static GQueue   io_runq;            /* writers with jobs, waiting for a thread */
 static GQueue   io_done;            /* jobs done, for the main thread */
 static gboolean io_dispatch_pending;
+static gboolean io_wake_main;       /* some reader waits for room */
+static guint    n_paused;           /* streams paused, all writers (main thread) */
 static gboolean io_quit;
 static guint    io_n_waiting;
 static GThread *io_threads[PM_LOG_IO_THREADS];
@@ -392,6 +394,29 @@ job_run (PmLogWriter *w,
 
 static gboolean io_dispatch (gpointer user_data);
 
+/* Makes the main loop collect finished jobs soon. Called with io_lock. */
+static void
+io_request_dispatch_locked (void)
+{
+  if (!io_dispatch_pending && io_done.length > 0)
+    {
+      io_dispatch_pending = TRUE;
+      g_idle_add_full (G_PRIORITY_DEFAULT, io_dispatch, NULL, NULL);
+    }
+}
+
+/* Readers are paused (or not any more, @wake FALSE): a finished job must
+ * wake the main loop to let them go on. Main thread. */
+static void
+io_set_wake_main (gboolean wake)
+{
+  g_mutex_lock (&io_lock);
+  io_wake_main = wake;
+  if (wake)
+    io_request_dispatch_locked ();     /* jobs that finished meanwhile */
+  g_mutex_unlock (&io_lock);
+}
+
 /* Runs some of @w's jobs. Called and returns with io_lock held. */
 static void
 io_run_writer_locked (PmLogWriter *w)
@@ -404,12 +429,12 @@ io_run_writer_locked (PmLogWriter *w)
       job_run (w, job);
       g_mutex_lock (&io_lock);
 
+      /* The main thread is woken only when it waits for room or a write
+       * failed; otherwise it collects finished jobs when it next hands one
+       * over, or on the writer's timer: no wake-up per batch. */
       g_queue_push_tail (&io_done, job);
-      if (!io_dispatch_pending)
-        {
-          io_dispatch_pending = TRUE;
-          g_idle_add_full (G_PRIORITY_DEFAULT, io_dispatch, NULL, NULL);
-        }
+      if (io_wake_main || job->errsv != 0)
+        io_request_dispatch_locked ();
     }
 
   if (w->jobs.length > 0)
@@ -498,6 +523,8 @@ writer_resume_readers (PmLogWriter *self)
       Stream *stream = g_ptr_array_steal_index_fast (self->paused, self->paused->len - 1);
 
       stream->paused = FALSE;
+      if (--n_paused == 0)
+        io_set_wake_main (FALSE);
       if (stream->fd >= 0)
         stream_watch (stream);
     }
@@ -511,12 +538,23 @@ writer_congested (PmLogWriter *self)
 
 static void writer_arm_timer (PmLogWriter *self);
 
+/* Whether more lines may come in, finished jobs counted. */
+static gboolean
+writer_has_room (PmLogWriter *self)
+{
+  if (!writer_congested (self))
+    return TRUE;
+  io_dispatch (NULL);
+  return !writer_congested (self);
+}
+
 static gboolean
 on_flush_timer (gpointer user_data)
 {
-  PmLogWriter *self = user_data;
+  g_autoptr(PmLogWriter) self = pm_log_writer_ref (user_data);
 
   self->flush_timer = 0;
+  io_dispatch (NULL);
   if (self->batch == NULL || self->batch->len == 0)
     {
       if (self->busy || self->in_flight > 0)
@@ -614,6 +652,11 @@ writer_flush (PmLogWriter *self)
   self->in_flight += job->batch->len;
   self->busy = TRUE;
   io_submit (job);
+
+  /* Collect what the I/O threads finished meanwhile (their buffers come
+   * back for the next batches); the timer makes sure the rest is too. */
+  io_dispatch (NULL);
+  writer_arm_timer (self);
 }
 
 static void
@@ -1127,7 +1170,11 @@ stream_close (Stream *stream)
 
   stream_unwatch (stream);
   if (stream->paused)
-    g_ptr_array_remove_fast (writer->paused, stream);
+    {
+      g_ptr_array_remove_fast (writer->paused, stream);
+      if (--n_paused == 0)
+        io_set_wake_main (FALSE);
+    }
   stream->paused = FALSE;
   if (stream->fd >= 0)
     close (stream->fd);
@@ -1153,7 +1200,7 @@ stream_read (Stream  *stream,
     {
       gssize n;
 
-      if (writer_congested (writer))
+      if (!writer_has_room (writer))
         {
           if (!drain)
             break;
@@ -1210,12 +1257,14 @@ on_readable (int      fd,
       return;
     }
 
-  if (writer_congested (writer))
+  if (!writer_has_room (writer))
     {
       /* The file does not keep up: stop reading, the child blocks on its
        * pipe. Resumed by writer_resume_readers. */
       stream->paused = TRUE;
       g_ptr_array_add (writer->paused, stream);
+      if (n_paused++ == 0)
+        io_set_wake_main (TRUE);
       stream_unwatch (stream);
     }
 }
