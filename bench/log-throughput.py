@@ -326,10 +326,11 @@ def main():
         }
         rows = [case(addr, pmd, producer, *cases[c]) for c in CASES]
         hwm = status_kb(pmd.pid, "VmHWM")
+        time.sleep(1)       # the writers free their buffers once idle
         rss1 = status_kb(pmd.pid, "VmRSS")
         uname = os.uname()
         extra = [
-            "elife-pmd peak RSS (VmHWM): %d KiB (RSS %d KiB at start, %d KiB at the end)."
+            "elife-pmd peak RSS (VmHWM): %d KiB (RSS %d KiB at start, %d KiB 1 s after the end)."
             % (hwm, rss0, rss1),
             "",
             "Lines of %d bytes; times are medians of %d runs, from the moment the "

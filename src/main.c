@@ -10,6 +10,7 @@
 
 #include <fcntl.h>
 #include <locale.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -222,6 +223,12 @@ main (int   argc,
       g_unsetenv ("G_SLICE");
       g_unsetenv ("ELIFE_PMD_SET_G_SLICE");
     }
+
+  /* Log batches and the read buffer (a few MiB while children flood their
+   * logs, nothing once they are quiet) come straight from the kernel and go
+   * back to it when freed: glibc would otherwise raise its mmap threshold
+   * after the first free and keep them in the heap. */
+  mallopt (M_MMAP_THRESHOLD, 256 * 1024);
 
   setlocale (LC_ALL, "");
   bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);

@@ -41,10 +41,11 @@
 #include "pm-lines.h"
 #include "pm-log.h"
 
-#define PM_LOG_READ_BYTES  (256 * 1024)
 /* The shared read buffer also takes what a read straight into a batch
  * leaves for the assembler: an unfinished line and a read. */
 #define PM_LOG_READ_BUF    (PM_LOG_READ_BYTES + PM_LINE_MAX + 1)
+/* "2026-11-27T18:04:05.123+01:00 " and then some. */
+#define PM_LOG_STAMP_MAX   40
 /* A pipe found full is widened to this, so a child writing flat out and the
  * daemon meet far less often (a context switch or two per pipeful). Only
  * busy children get it: the kernel holds the pages only while they are
@@ -59,9 +60,6 @@
 #define PM_LOG_DRAIN_READS 64
 /* I/O threads, started as needed: files are written in parallel up to this. */
 #define PM_LOG_IO_THREADS 2
-/* Written batches a writer keeps for reuse while busy: as many as can be in
- * flight below the high water. */
-#define PM_LOG_SPARES (PM_LOG_HIGH_WATER / PM_LOG_READ_BYTES + 2)
 /* Batches one thread writes for a writer before letting others have a turn. */
 #define PM_LOG_IO_TURN 8
 
@@ -155,7 +153,8 @@ struct _PmLogClient
 
 static GHashTable  *writers;        /* key → PmLogWriter* (weak) */
 static PmLogWriter *stdout_writer;
-static guint8      *read_buf;       /* shared by every stream */
+static guint8      *read_buf;       /* shared by every stream, while any batch exists */
+static guint        n_batches;
 
 /* The I/O threads. */
 static GMutex   io_lock;
@@ -214,8 +213,9 @@ batch_new (void)
 
   /* What one read and the lines pending before it need, so that a batch
    * is never reallocated but for prefixes and time stamps. */
-  b->cap = PM_LOG_FLUSH_BYTES + PM_LOG_READ_BUF;
+  b->cap = PM_LOG_BATCH_BYTES;
   b->data = g_malloc (b->cap);
+  n_batches++;
   b->len = 0;
   b->segments = g_array_new (FALSE, FALSE, sizeof (Segment));
   return b;
@@ -242,6 +242,9 @@ batch_free (Batch *b)
   g_array_unref (b->segments);
   g_free (b->data);
   g_free (b);
+  /* No batch anywhere: no output is flowing, the read buffer can go too. */
+  if (--n_batches == 0)
+    g_clear_pointer (&read_buf, g_free);
 }
 
 /* Lines in [from, to) of @b were lost: counts them against their owners. */
@@ -1086,6 +1089,17 @@ client_is_plain (PmLogClient *client)
   return client->prefix_len == 0 && !client->timestamps;
 }
 
+/* How much to read at once for @client: lines of one byte, prefixed and
+ * stamped, must still fit in PM_LOG_READ_BYTES, so that the batch stays
+ * within PM_LOG_BATCH_BYTES whatever the child writes. */
+static gsize
+client_read_size (PmLogClient *client)
+{
+  gsize per_byte = 1 + client->prefix_len + (client->timestamps ? PM_LOG_STAMP_MAX : 0);
+
+  return MAX (PM_LOG_READ_BYTES / per_byte, 1024);
+}
+
 /* For a plain client: reads straight into the batch, behind the unfinished
  * line taken out of the assembler, so whole lines need no copy at all. They
  * stay where they are, a window of PM_LINE_MAX + 1 bytes at a time (as in
@@ -1192,9 +1206,7 @@ stream_read (Stream  *stream,
   PmLogClient *client = stream->client;
   PmLogWriter *writer = client->writer;
   gboolean plain = client_is_plain (client);
-
-  if (read_buf == NULL)
-    read_buf = g_malloc (PM_LOG_READ_BUF);
+  gsize want = client_read_size (client);
 
   for (guint i = 0; i < max_reads; i++)
     {
@@ -1210,7 +1222,10 @@ stream_read (Stream  *stream,
           writer_wait_idle (writer);
         }
 
-      n = plain ? stream_read_into_batch (stream) : read (stream->fd, read_buf, PM_LOG_READ_BYTES);
+      /* Here, after any batch was freed above: it lives while batches do. */
+      if (read_buf == NULL)
+        read_buf = g_malloc (PM_LOG_READ_BUF);
+      n = plain ? stream_read_into_batch (stream) : read (stream->fd, read_buf, want);
 
       if (n > 0)
         {
@@ -1224,7 +1239,7 @@ stream_read (Stream  *stream,
           if (!plain)
             stream_feed (stream, read_buf, n);
           writer_schedule (writer);
-          if (n < PM_LOG_READ_BYTES)
+          if ((gsize) n < want)
             break;      /* the pipe is empty now */
           continue;
         }

@@ -16,8 +16,22 @@ G_BEGIN_DECLS
 #define PM_LOG_FLUSH_BYTES (64 * 1024)
 /* ... or this long after its first line, whichever comes first. */
 #define PM_LOG_FLUSH_MS    50
-/* A writer that cannot keep up (EAGAIN) stops its readers past this. */
-#define PM_LOG_HIGH_WATER  (1024 * 1024)
+/* A writer whose file does not keep up stops its readers when this much is
+ * handed to the I/O thread or pending; their children then block. */
+#define PM_LOG_HIGH_WATER  (4 * 1024 * 1024)
+/* One read of a child's pipe: at most this much, and for a process with a
+ * prefix or time stamps so much less that its lines, prefixed, still fit. */
+#define PM_LOG_READ_BYTES  (1024 * 1024)
+/* Written batches a writer keeps for reuse while busy. */
+#define PM_LOG_SPARES      2
+/* A batch: lines pending below the flush size, one read, a line begun. */
+#define PM_LOG_BATCH_BYTES (PM_LOG_FLUSH_BYTES + PM_LOG_READ_BYTES + 65536 + 1)
+/* The most one writer holds, however fast its children write and however
+ * slow its file: up to the high water plus the batch that crossed it, the
+ * batch being filled, and the spares. Idle, it holds nothing. The read
+ * buffer (PM_LOG_READ_BYTES + 64 KiB, one for all) comes on top while any
+ * output flows. */
+#define PM_LOG_WRITER_MAX_BYTES (PM_LOG_HIGH_WATER + (2 + PM_LOG_SPARES) * PM_LOG_BATCH_BYTES)
 
 typedef struct _PmLogWriter PmLogWriter;
 typedef struct _PmLogClient PmLogClient;
