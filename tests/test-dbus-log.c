@@ -1529,9 +1529,11 @@ test_backpressure_stdout (PmFixture *f, gconstpointer data)
 
 /* ---- a log that cannot keep up ----------------------------------------------------------- */
 
-#define SLOW_FIFO_LINES    40000
-#define SLOW_FIFO_LINE_LEN 80          /* without the '\n': ~3.2 MB in all */
-#define SLOW_FIFO_CHUNK    (4 * 1024)  /* per SLOW_FIFO_PAUSE_US: ~2 MB/s */
+#define SLOW_FIFO_LINE_LEN 80          /* without the '\n' */
+/* Well past what the writer holds before it stops reading (pm-log.h) and a
+ * widened pipe: the child ends while its writer is congested. */
+#define SLOW_FIFO_LINES    ((PM_LOG_HIGH_WATER + 4 * 1024 * 1024) / (SLOW_FIFO_LINE_LEN + 1))
+#define SLOW_FIFO_CHUNK    (16 * 1024) /* per SLOW_FIFO_PAUSE_US: ~8 MB/s */
 #define SLOW_FIFO_PAUSE_US 2000
 
 /* Reads a FIFO slowly (a slow disk): SLOW_FIFO_CHUNK, then a pause, until
