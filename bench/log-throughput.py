@@ -19,7 +19,7 @@ The table goes to stdout (markdown; bench/run.sh includes it in RESULTS.md)
 and to bench/results/log-throughput.md; progress goes to stderr. Only the
 processes started here are stopped, by PID.
 
-Environment: LT_MB (default 200) total megabytes per case, LT_REPS (3)
+Environment: LT_MB (default 200) total megabytes per case, LT_REPS (9)
 repetitions per case (the median is reported), LT_DIR a directory for the
 files (default: a new temp dir; use it to measure on another file system),
 LT_CASES which cases to run (default "plain,strip,shared").
@@ -39,7 +39,7 @@ PMD = os.path.join(ROOT, "build", "src", "elife-pmd")
 RESULTS = os.path.join(HERE, "results", "log-throughput.md")
 
 MB = int(os.environ.get("LT_MB", "200"))
-REPS = int(os.environ.get("LT_REPS", "3"))
+REPS = int(os.environ.get("LT_REPS", "9"))
 CASES = os.environ.get("LT_CASES", "plain,strip,shared").split(",")
 LINE = 100
 # The producer's buffer: 10,000 lines of 100 bytes, written with one write()
