@@ -50,7 +50,7 @@
  * daemon meet far less often (a context switch or two per pipeful). Only
  * busy children get it: the kernel holds the pages only while they are
  * filled, and an idle pipe stays at the default 64 KiB. */
-#define PM_LOG_PIPE_WIDE   (1024 * 1024)
+#define PM_LOG_PIPE_WIDE   (256 * 1024)
 #define PM_LOG_PIPE_DEFAULT (64 * 1024)
 /* Reads per wake-up of one pipe: enough to empty a full pipe, few enough to
  * be fair to the other children. */

@@ -18,10 +18,10 @@ G_BEGIN_DECLS
 #define PM_LOG_FLUSH_MS    50
 /* A writer whose file does not keep up stops its readers when this much is
  * handed to the I/O thread or pending; their children then block. */
-#define PM_LOG_HIGH_WATER  (4 * 1024 * 1024)
+#define PM_LOG_HIGH_WATER  (2 * 1024 * 1024)
 /* One read of a child's pipe: at most this much, and for a process with a
  * prefix or time stamps so much less that its lines, prefixed, still fit. */
-#define PM_LOG_READ_BYTES  (1024 * 1024)
+#define PM_LOG_READ_BYTES  (256 * 1024)
 /* Written batches a writer keeps for reuse while busy. */
 #define PM_LOG_SPARES      2
 /* A batch: lines pending below the flush size, one read, a line begun. */
