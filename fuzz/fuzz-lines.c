@@ -8,7 +8,10 @@
  *               bits 2–3 chunk sizes: 0 tiny (with some long stretches),
  *               1 small, 2 around PM_LINE_MAX,
  *               3 any of these, empty chunks and the whole rest;
- *               bit 4 end the chunked stream with clear instead of finish
+ *               bit 4 end the chunked stream with clear instead of finish;
+ *               bit 5 take the unfinished line out after every chunk and
+ *               feed it back in front of the next (as the daemon does when it
+ *               reads straight into its batch)
  *   bytes 1–4   seed of the chunk sizes (little endian)
  *   the rest    the data
  *
@@ -48,6 +51,7 @@ int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 #define FLAG_STRIP  0x01
 #define FLAG_EXPAND 0x02
 #define FLAG_CLEAR  0x10
+#define FLAG_TAKE   0x20
 #define CHUNK_MODE(flags) (((flags) >> 2) & 0x03)
 
 #define HEADER_LEN 5
@@ -215,6 +219,8 @@ typedef struct
   gsize           tail;         /* bytes fed since the last '\n' */
   guint8          last;         /* the last byte fed */
   gboolean        runs;         /* fed with pm_line_assembler_feed_runs() */
+  guint8         *taken;        /* with FLAG_TAKE: the unfinished line, out */
+  gsize           n_taken;
 } Feeder;
 
 static void
@@ -222,6 +228,8 @@ feeder_init (Feeder  *f,
              gboolean runs)
 {
   f->runs = runs;
+  f->taken = NULL;
+  f->n_taken = 0;
   pm_line_assembler_init (&f->assembler);
   lines_init (&f->lines);
   f->tail = 0;
@@ -235,7 +243,19 @@ feeder_feed (Feeder       *f,
 {
   gsize pending;
 
-  if (f->runs)
+  if (f->taken != NULL)
+    {
+      g_autofree guint8 *chunk = g_malloc (f->n_taken + len + 1);
+
+      memcpy (chunk, f->taken, f->n_taken);
+      if (len > 0)
+        memcpy (chunk + f->n_taken, data, len);
+      pm_line_assembler_feed_runs (&f->assembler, chunk, f->n_taken + len,
+                                   collect_line, collect_run, &f->lines);
+      f->n_taken = pm_line_assembler_take (&f->assembler, f->taken);
+      g_assert_cmpuint (pm_line_assembler_pending (&f->assembler), ==, 0);
+    }
+  else if (f->runs)
     pm_line_assembler_feed_runs (&f->assembler, data, len, collect_line, collect_run, &f->lines);
   else
     pm_line_assembler_feed (&f->assembler, data, len, collect_line, &f->lines);
@@ -247,7 +267,7 @@ feeder_feed (Feeder       *f,
       f->tail = (nl != NULL) ? len - (gsize) (nl - data) - 1 : f->tail + len;
       f->last = data[len - 1];
     }
-  pending = pm_line_assembler_pending (&f->assembler);
+  pending = f->taken != NULL ? f->n_taken : pm_line_assembler_pending (&f->assembler);
   g_assert_cmpuint (pending, <=, PM_LINE_MAX + 1);
   g_assert_cmpuint (pending, ==, expected_pending (f->tail, f->last));
 }
@@ -255,8 +275,11 @@ feeder_feed (Feeder       *f,
 static void
 feeder_finish (Feeder *f)
 {
+  if (f->taken != NULL)
+    pm_line_assembler_feed (&f->assembler, f->taken, f->n_taken, collect_line, &f->lines);
   pm_line_assembler_finish (&f->assembler, collect_line, &f->lines);
   g_assert_cmpuint (pm_line_assembler_pending (&f->assembler), ==, 0);
+  g_clear_pointer (&f->taken, g_free);
 }
 
 /* Ends the stream without its unfinished line; returns how many lines
@@ -265,10 +288,11 @@ feeder_finish (Feeder *f)
 static guint
 feeder_clear (Feeder *f)
 {
-  gsize pending = pm_line_assembler_pending (&f->assembler);
+  gsize pending = f->taken != NULL ? f->n_taken : pm_line_assembler_pending (&f->assembler);
 
   pm_line_assembler_clear (&f->assembler);
   g_assert_cmpuint (pm_line_assembler_pending (&f->assembler), ==, 0);
+  g_clear_pointer (&f->taken, g_free);
   return (pending == 0) ? 0 : (pending > PM_LINE_MAX) ? 2 : 1;
 }
 
@@ -450,6 +474,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
   pm_ansi_stripper_init (&stripper);
   /* In chunks the runs API is used: both must give the reference's lines. */
   feeder_init (&in_chunks, TRUE);
+  if (header[0] & FLAG_TAKE)
+    in_chunks.taken = g_malloc (PM_LINE_MAX + 1);
   feeder_feed (&in_chunks, NULL, 0);
   for (gsize done = 0; done < stream->len;)
     {

@@ -39,6 +39,7 @@ assert_version_answers (PmFixture *f)
       PM_TEST_TIMEOUT_MS, &error);
 
   g_assert_no_error (error);
+  g_assert_nonnull (reply);
 }
 
 static guint
@@ -242,6 +243,7 @@ test_reopen_logs (PmFixture *f, gconstpointer data)
   g_autoptr(GVariant) reply = pm_call (f, "ReopenLogs", NULL, "()", &error);
 
   g_assert_no_error (error);
+  g_assert_nonnull (reply);
 }
 
 static void

@@ -1049,6 +1049,7 @@ rotate_test (PmFixture *f, gboolean use_sighup)
       g_autoptr(GVariant) reply = pm_call (f, "ReopenLogs", NULL, "()", &error);
 
       g_assert_no_error (error);
+      g_assert_nonnull (reply);
       g_assert_true (g_file_test (log, G_FILE_TEST_EXISTS));
     }
   g_assert_true (wait_file_lines (log, 500, WAIT_MS));
