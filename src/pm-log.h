@@ -1,10 +1,12 @@
 /* pm-log.h — children's output into log files, as whole lines, batched.
  *
  * PmLogWriter: one per file (same device and inode, not the same string) or
- * the daemon's standard output; it owns the batch buffer, write errors and
- * backpressure. PmLogClient: one per process, with its prefix and options;
- * it reads the child's pipes through a single shared read buffer and keeps
- * only each stream's unfinished line.
+ * the daemon's standard output; it owns the batches, which an I/O thread
+ * writes, write errors and backpressure. PmLogClient: one per process, with
+ * its prefix and options; it reads the child's pipes (straight into the
+ * batch when lines go out unchanged, else through one shared read buffer)
+ * and keeps only each stream's unfinished line. All calls are made on the
+ * main thread.
  */
 #pragma once
 
