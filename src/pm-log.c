@@ -1065,6 +1065,8 @@ emit_run (const guint8 *lines,
   memcpy (writer_reserve (client->writer, client, len), lines, len);
 }
 
+/* A process with a prefix or time stamps (a plain one is read by
+ * stream_read_into_batch()): each line is copied out with them. */
 static void
 stream_feed (Stream *stream,
              guint8 *data,
@@ -1077,9 +1079,7 @@ stream_feed (Stream *stream,
   /* All lines of one read share one time: the time they were read. */
   client->stamp_len = client->timestamps
     ? format_stamp (client->stamp, sizeof client->stamp) : 0;
-  pm_line_assembler_feed_runs (&stream->lines, data, len, emit_line,
-                               client->stamp_len + client->prefix_len == 0 ? emit_run : NULL,
-                               client);
+  pm_line_assembler_feed (&stream->lines, data, len, emit_line, client);
 }
 
 /* Lines written as the child wrote them: no prefix, no time. */
