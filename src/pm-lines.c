@@ -277,6 +277,30 @@ has_crlf (const guint8 *p,
   return FALSE;
 }
 
+gsize
+pm_lines_plain_run (const guint8 *data,
+                    gsize         len)
+{
+  const guint8 *p = data;
+  const guint8 *end = data + len;
+
+  g_return_val_if_fail (data != NULL || len == 0, 0);
+
+  /* If the last '\n' in a window of PM_LINE_MAX + 1 bytes is at q, no line
+   * up to q is too long; if no "\r\n" comes before it, none needs a change.
+   * Two memchr()-speed scans take the whole window. */
+  while (p < end)
+    {
+      gsize win = MIN ((gsize) (end - p), (gsize) PM_LINE_MAX + 1);
+      const guint8 *q = memrchr (p, '\n', win);
+
+      if (q == NULL || has_crlf (p, q))
+        break;
+      p = q + 1;
+    }
+  return p - data;
+}
+
 void
 pm_line_assembler_feed (PmLineAssembler *self,
                         const guint8    *data,
@@ -343,11 +367,9 @@ pm_line_assembler_feed_runs (PmLineAssembler *self,
     }
 
   /* The hot path: whole lines go to the callback from the caller's buffer,
-   * or, with @run_func, whole runs of them at once. A run grows a window of
-   * PM_LINE_MAX + 1 bytes at a time: if the last '\n' in the window is at q,
-   * no line up to q is too long, and if no "\r\n" comes before it, no line
-   * needs a change, so two memchr()-speed scans take the whole window.
-   * Otherwise lines are looked at one by one up to q. */
+   * or, with @run_func, whole runs of them at once: pm_lines_plain_run()
+   * takes whole windows; where it stops (a "\r\n", a line to cut, the
+   * unfinished line), lines are looked at one by one to the window's end. */
   run = p;
   while (p < end)
     {
@@ -355,25 +377,20 @@ pm_line_assembler_feed_runs (PmLineAssembler *self,
 
       if (run_func != NULL)
         {
-          gsize win = MIN ((gsize) (end - p), (gsize) PM_LINE_MAX + 1);
-          const guint8 *q = memrchr (p, '\n', win);
+          const guint8 *q;
 
-          if (q != NULL && !has_crlf (p, q))
-            {
-              p = q + 1;
-              continue;
-            }
-          if (q != NULL)
-            stop = q + 1;
-          else
+          p += pm_lines_plain_run (p, end - p);
+          if (p == end)
+            break;
+          q = memrchr (p, '\n', MIN ((gsize) (end - p), (gsize) PM_LINE_MAX + 1));
+          if (q == NULL)
             {
               /* A line too long for the window, or the unfinished one. */
-              const guint8 *nl = memchr (p, '\n', end - p);
-
-              if (nl == NULL)
+              q = memchr (p, '\n', end - p);
+              if (q == NULL)
                 break;
-              stop = nl + 1;
             }
+          stop = q + 1;
         }
 
       while (p < stop)

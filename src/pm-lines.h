@@ -71,6 +71,11 @@ void     pm_line_assembler_finish  (PmLineAssembler *self,
                                     gpointer         user_data);
 /* Bytes held for the unfinished line. */
 gsize    pm_line_assembler_pending (const PmLineAssembler *self);
+/* How many bytes at the start of @data are whole lines that go out as they
+ * are: each ends in '\n', none is longer than PM_LINE_MAX and none has a
+ * '\r' before its '\n'. What follows them needs the assembler. */
+gsize    pm_lines_plain_run        (const guint8    *data,
+                                    gsize            len);
 /* Moves the unfinished line's bytes (pm_line_assembler_pending() of them,
  * at most PM_LINE_MAX + 1) to @out and forgets them. Feeding them back
  * later, followed by more of the stream, gives the same lines as if they

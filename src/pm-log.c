@@ -1102,10 +1102,9 @@ client_read_size (PmLogClient *client)
 
 /* For a plain client: reads straight into the batch, behind the unfinished
  * line taken out of the assembler, so whole lines need no copy at all. They
- * stay where they are, a window of PM_LINE_MAX + 1 bytes at a time (as in
- * pm_line_assembler_feed_runs()); whatever follows the last of them (a
- * "\r\n", a line to cut, the unfinished line) goes through the assembler
- * from the read buffer. Returns what read() returned. */
+ * stay where they are (pm_lines_plain_run()); whatever follows the last of
+ * them (a "\r\n", a line to cut, the unfinished line) goes through the
+ * assembler from the read buffer. Returns what read() returned. */
 static gssize
 stream_read_into_batch (Stream *stream)
 {
@@ -1114,7 +1113,7 @@ stream_read_into_batch (Stream *stream)
   gsize pending = pm_line_assembler_pending (&stream->lines);
   Batch *b = writer_batch (writer, pending + PM_LOG_READ_BYTES);
   guint8 *start = b->data + b->len;
-  guint8 *p = start;
+  guint8 *p;
   guint8 *end;
   gssize n;
 
@@ -1127,15 +1126,7 @@ stream_read_into_batch (Stream *stream)
     end = start + pending + pm_ansi_stripper_strip (&stream->ansi, start + pending, n);
   pm_line_assembler_take (&stream->lines, start);
 
-  while (p < end)
-    {
-      gsize win = MIN ((gsize) (end - p), (gsize) PM_LINE_MAX + 1);
-      const guint8 *q = memrchr (p, '\n', win);
-
-      if (q == NULL || memchr (p, '\r', q - p) != NULL)
-        break;
-      p = (guint8 *) q + 1;
-    }
+  p = start + pm_lines_plain_run (start, end - start);
   if (p > start)
     writer_commit (writer, client, p - start);
   if (p < end)

@@ -931,6 +931,38 @@ test_lines_random_windows (void)
     }
 }
 
+/* pm_lines_plain_run(): the leading whole lines that go out unchanged. */
+static void
+test_lines_plain_run (void)
+{
+  static const struct { const char *in; gsize want; } cases[] = {
+    { "", 0 },
+    { "a", 0 },
+    { "a\n", 2 },
+    { "a\nbc\n", 5 },
+    { "a\nbc", 2 },
+    { "\n\n", 2 },
+    { "a\rb\n", 4 },          /* a lone '\r' is data */
+    { "a\r\nb\n", 0 },         /* "\r\n" needs the assembler */
+    { "a\nb\r\nc\n", 0 },      /* ... wherever it is in the window */
+    { "a\nb\r", 2 },
+  };
+  g_autofree guint8 *big = g_malloc (3 * PM_LINE_MAX);
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    g_assert_cmpuint (pm_lines_plain_run ((const guint8 *) cases[i].in,
+                                          strlen (cases[i].in)), ==, cases[i].want);
+
+  /* Lines of PM_LINE_MAX bytes are whole; one byte more must be cut. */
+  memset (big, 'x', 3 * PM_LINE_MAX);
+  big[PM_LINE_MAX] = '\n';
+  big[2 * PM_LINE_MAX + 1] = '\n';
+  g_assert_cmpuint (pm_lines_plain_run (big, 2 * PM_LINE_MAX + 2), ==, 2 * PM_LINE_MAX + 2);
+  big[2 * PM_LINE_MAX + 1] = 'x';
+  big[2 * PM_LINE_MAX + 2] = '\n';
+  g_assert_cmpuint (pm_lines_plain_run (big, 2 * PM_LINE_MAX + 3), ==, PM_LINE_MAX + 1);
+}
+
 static void
 test_lines_partial_null (void)
 {
@@ -1172,6 +1204,7 @@ main (int   argc,
   g_test_add_func ("/lines/assembler/every-split", test_lines_every_split);
   g_test_add_func ("/lines/assembler/random-chunks", test_lines_random_chunks);
   g_test_add_func ("/lines/assembler/random-long-lines", test_lines_random_long);
+  g_test_add_func ("/lines/assembler/plain-run", test_lines_plain_run);
   g_test_add_func ("/lines/assembler/random-windows", test_lines_random_windows);
   g_test_add_func ("/lines/assembler/partial-null", test_lines_partial_null);
   g_test_add_func ("/lines/assembler/held-cr", test_lines_held_cr);
