@@ -374,13 +374,14 @@ close_fd (int *fd)
 
 gboolean
 pm_spawn (const PmOptions *opts,
-          const char      *cwd,
-          const char      *script,
+          const PmScript  *program,
           guint            id,
           PmSpawned       *out,
           GError         **error)
 {
-  PmProgramKind kind = pm_program_kind_for (script);
+  const char *cwd = program->cwd;
+  const char *script = program->path;
+  PmProgramKind kind = program->kind;
   g_auto(GStrv) envp = NULL;
   g_autofree char *interpreter = NULL;
   g_autoptr(GPtrArray) argv = NULL;
@@ -394,7 +395,17 @@ pm_spawn (const PmOptions *opts,
 
   envp = build_environment (opts, kind, id);
 
-  if (kind == PM_PROGRAM_EXEC && opts->interpreter == NULL)
+  if (program->archive != NULL)
+    {
+      /* Electron's node reads inside the archive (pm-script.c made sure
+       * there is an interpreter): only the archive itself can be checked. */
+      if (!check_file (_("ASAR archive"), program->archive, R_OK, error))
+        return FALSE;
+      interpreter = resolve_interpreter (opts, kind, cwd, envp, error);
+      if (interpreter == NULL)
+        return FALSE;
+    }
+  else if (kind == PM_PROGRAM_EXEC && opts->interpreter == NULL)
     {
       if (!check_file (_("Script"), script, X_OK, error))
         return FALSE;

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include "pm-options.h"
+#include "pm-script.h"
 
 G_BEGIN_DECLS
 
@@ -27,11 +28,10 @@ char     *pm_spawn_resolve_path   (const char      *path,
 char     *pm_spawn_find_program   (const char      *program,
                                    const char      *path_env);
 
-/* Spawns the child for @opts (with @cwd and @script already resolved).
+/* Spawns the child for @opts (with @program resolved by pm_script_resolve).
  * On failure: PM_ERROR_SPAWN_FAILED naming the path and the OS reason. */
 gboolean  pm_spawn                (const PmOptions *opts,
-                                   const char      *cwd,
-                                   const char      *script,
+                                   const PmScript  *program,
                                    guint            id,
                                    PmSpawned       *out,
                                    GError         **error);
