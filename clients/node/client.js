@@ -203,6 +203,11 @@ class Client extends EventEmitter {
       throw new PmError('NoDaemon', `Cannot start the daemon ${daemon}: ${err.message}`);
     }
     child.unref();
+    // Listened to at once: it may exit before the bus answers anything.
+    const ended = new Promise((resolve) => {
+      child.once('error', (err) => resolve({ error: err.message }));
+      child.once('exit', (code, sig) => resolve({ code, sig }));
+    });
     const owned = new Promise((resolve) => {
       const onMessage = (msg) => {
         if (msg.type === MessageType.SIGNAL && msg.member === 'NameOwnerChanged' &&
@@ -220,13 +225,10 @@ class Client extends EventEmitter {
     const outcome = await Promise.race([
       owned,
       hasOwnerNow().then((yes) => (yes ? true : new Promise(() => {}))),
-      new Promise((resolve) => {
-        child.once('error', (err) => resolve({ error: err.message }));
-        // Another client's daemon may have won the name: check before failing.
-        child.once('exit', (code, sig) => hasOwnerNow().then(
-          (yes) => resolve(yes ? true : { error: `it exited with ${sig || `code ${code}`}` }),
-          () => resolve({ error: 'the bus went away' })));
-      }),
+      // Another client's daemon may have won the name: check before failing.
+      ended.then((end) => (end.error ? end : hasOwnerNow().then(
+        (yes) => (yes ? true : { error: `it exited with ${end.sig || `code ${end.code}`}` }),
+        () => ({ error: 'the bus went away' })))),
       new Promise((resolve) => {
         timer = setTimeout(() => resolve({ error: `it did not take the name within ${timeoutMs} ms` }), timeoutMs);
       }),

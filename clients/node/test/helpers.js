@@ -46,22 +46,30 @@ function withTimeout(promise, what, ms = TIMEOUT_MS) {
   ]).finally(() => clearTimeout(timer));
 }
 
-// Resolves once cond() is truthy, checking after each event from @emitters
-// and on file changes in @dir; never polls on a timer.
+// Resolves once cond() is truthy, checking after each event from @emitters,
+// on file changes in @dir, and every 20 ms for what sends no event (a pid
+// that dies); fails only after the generous timeout.
 function waitFor(cond, what, { emitters = [], events = [], dir = null } = {}) {
+  let watcher = null;
+  let timer = null;
+  let check;
+  const done = () => {
+    for (const e of emitters) for (const ev of events) e.removeListener(ev, check);
+    if (watcher) watcher.close();
+    clearInterval(timer);
+  };
   return withTimeout(new Promise((resolve) => {
-    let watcher = null;
-    const check = () => {
+    check = () => {
       const v = cond();
       if (!v) return;
-      for (const e of emitters) for (const ev of events) e.removeListener(ev, check);
-      if (watcher) watcher.close();
+      done();
       resolve(v);
     };
     for (const e of emitters) for (const ev of events) e.on(ev, check);
     if (dir) watcher = fs.watch(dir, check);
+    timer = setInterval(check, 20);
     check();
-  }), what);
+  }), what).finally(done);
 }
 
 // The whole content of @file once it exists and ends in a newline.
