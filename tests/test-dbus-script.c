@@ -257,6 +257,26 @@ test_asar_cwd_inside (PmFixture *f, gconstpointer data)
 }
 
 static void
+test_asar_folder_inside (PmFixture *f, gconstpointer data)
+{
+  g_autofree gchar *out = pm_tmp_path (f, "argv");
+  g_autofree gchar *electron = fake_electron (f, out);
+  g_autofree gchar *archive = put (f, "res/app.asar", "x");
+  g_autofree gchar *folder = g_build_filename (archive, "svc", NULL);
+  g_autofree gchar *res = pm_tmp_path (f, "res");
+  g_autofree gchar *prop = NULL;
+  guint32 id;
+
+  /* No script, cwd a module folder inside the archive: Electron's node
+   * resolves its package.json; the daemon hands the folder over. */
+  id = pm_start_ok (f, pm_opts ("{'cwd': <%s>, 'interpreter': <%s>, 'args': <['--port', '80']>}",
+                                folder, electron), NULL);
+  prop = pm_get_string (f, id, "Script");
+  g_assert_cmpstr (prop, ==, folder);
+  check_fake_electron (out, folder, res);
+}
+
+static void
 test_asar_archive_missing (PmFixture *f, gconstpointer data)
 {
   /* No such archive: an ordinary missing script. */
@@ -282,6 +302,7 @@ main (int argc, char **argv)
   pm_test_add ("/script/asar/script-with-interpreter", test_asar_script_with_interpreter, NULL);
   pm_test_add ("/script/asar/script-without-interpreter", test_asar_script_without_interpreter, NULL);
   pm_test_add ("/script/asar/cwd-inside", test_asar_cwd_inside, NULL);
+  pm_test_add ("/script/asar/folder-inside", test_asar_folder_inside, NULL);
   pm_test_add ("/script/asar/archive-missing", test_asar_archive_missing, NULL);
 
   return g_test_run ();

@@ -9,7 +9,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const dbus = require('dbus-next');
 const { Message, MessageType } = dbus;
-const { PmError, fromDBus } = require('./errors');
+const { PmError, fromDBus, NO_SUCH_OBJECT } = require('./errors');
 const options = require('./options');
 const electron = require('./electron');
 
@@ -368,7 +368,9 @@ class Client extends EventEmitter {
       try {
         await this._call(`${PROCESS_PATH_PREFIX}${nameOrId}`, PROCESS_IFACE, member);
       } catch (err) {
-        if (err.code === 'NotFound') throw new PmError('NotFound', `No process has id ${nameOrId}`, err.dbusName);
+        if (NO_SUCH_OBJECT.includes(err.dbusName) || err.code === 'NotFound') {
+          throw new PmError('NotFound', `No process has id ${nameOrId}`, err.dbusName);
+        }
         throw err;
       }
       return 1;

@@ -61,7 +61,8 @@ function apply(opts, { versions, execPath, isDirectory, isFile = () => false }) 
       }
     }
     if (insideArchive(path.join(out.cwd, '_'))) {
-      if (out.script !== undefined) out.script = path.resolve(opts.cwd, opts.script);
+      // The script (or the module folder that cwd is) stays in the archive.
+      out.script = opts.script !== undefined ? path.resolve(opts.cwd, opts.script) : opts.cwd;
       const unpacked = unpackedPath(path.join(out.cwd, '_')).slice(0, -2);
       if (isDirectory(unpacked)) out.cwd = unpacked;
     }

@@ -10,10 +10,15 @@ const CODE_FOR_DBUS_NAME = {
   'org.freedesktop.DBus.Error.AccessDenied': 'AccessDenied',
   'org.freedesktop.DBus.Error.ServiceUnknown': 'NoDaemon',
   'org.freedesktop.DBus.Error.NameHasNoOwner': 'NoDaemon',
-  // A process object that is gone: stop(id) or restart(id) of an unknown id.
-  'org.freedesktop.DBus.Error.UnknownObject': 'NotFound',
-  'org.freedesktop.DBus.Error.UnknownMethod': 'NotFound',
 };
+
+// What a call on a process object that does not exist gets (stop(id) or
+// restart(id) of an unknown id): NotFound there, and only there.
+const NO_SUCH_OBJECT = [
+  'org.freedesktop.DBus.Error.UnknownObject',
+  'org.freedesktop.DBus.Error.UnknownMethod',
+  'org.freedesktop.DBus.Error.UnknownInterface',
+];
 
 class PmError extends Error {
   // code: 'NotFound', 'InvalidArgs', 'SpawnFailed', 'LogFailed',
@@ -45,4 +50,4 @@ function fromDBus(err) {
   return new PmError('Failed', err && err.message ? err.message : String(err));
 }
 
-module.exports = { PmError, codeFor, fromDBus, PM_ERROR_PREFIX };
+module.exports = { PmError, codeFor, fromDBus, PM_ERROR_PREFIX, NO_SUCH_OBJECT };

@@ -84,6 +84,14 @@ test('Electron: a node program with cwd in app.asar: absolute script, unpacked c
     '/opt/App/resources/app.asar.unpacked/services/first');
 });
 
+test('Electron: a module folder that is a cwd inside app.asar stays the script', () => {
+  const cwd = '/opt/App/resources/app.asar/services/first';
+  const unpacked = '/opt/App/resources/app.asar.unpacked/services/first';
+  assert.deepEqual(run({ cwd }, ELECTRON, dirs(unpacked)), {
+    script: cwd, cwd: unpacked, interpreter: '/opt/App/app', env: { ELECTRON_RUN_AS_NODE: '1' },
+  });
+});
+
 test('Electron: an extensionless path inside app.asar is a module folder', () => {
   assert.equal(run({ script: '/opt/App/resources/app.asar/svc', cwd: '/srv' }).interpreter, '/opt/App/app');
 });

@@ -18,6 +18,8 @@ test('codes: the last part of the daemon\'s names, mapped freedesktop ones', () 
     'org.freedesktop.DBus.Error.AccessDenied': 'AccessDenied',
     'org.freedesktop.DBus.Error.ServiceUnknown': 'NoDaemon',
     'org.freedesktop.DBus.Error.NoReply': 'NoReply',
+    // Only stop(id)/restart(id) turn these into NotFound.
+    'org.freedesktop.DBus.Error.UnknownMethod': 'UnknownMethod',
   };
   for (const [name, code] of Object.entries(cases)) assert.equal(codeFor(name), code, name);
 });
