@@ -83,7 +83,7 @@ class Client extends EventEmitter {
     this._watchers = new Map();   // id → { opts, callback, stopping }
     this._startsInFlight = 0;
     this._early = [];             // signals seen while a Start is in flight
-    this._processes = null;
+    this._pending = new Set();     // rejecters of the calls waiting for a reply
     // The original module's names, and methods that work detached
     // (const { start } = require('@elife/pm')).
     for (const m of ['start', 'stop', 'restart', 'stopAll', 'list', 'close', 'connect']) {
@@ -145,8 +145,16 @@ class Client extends EventEmitter {
       bus.once('error', onError);
       bus.once('connect', onConnect);
     });
-    // Later connection errors end this connection; the next call opens a new one.
-    bus.on('error', () => this._teardown());
+    // A lost connection fails the calls still waiting (dbus-next would
+    // leave them pending) and ends this connection; the next call opens a
+    // new one.
+    const lost = () => {
+      if (this._bus === bus) this._teardown();
+      for (const fail of this._pending) fail(new PmError('NoDaemon', 'The connection to the bus was lost'));
+      this._pending.clear();
+    };
+    bus.on('error', lost);
+    bus._connection.once('end', lost);
     bus.on('message', (msg) => this._onMessage(msg));
     for (const rule of MATCH_RULES) await this._callBus('AddMatch', 's', [rule]);
     await this._ensureDaemon(address);
@@ -247,11 +255,17 @@ class Client extends EventEmitter {
   async _call(path, iface, member, signature = '', body = [], retried = false) {
     const bus = await this._connect();
     try {
-      const reply = await bus.call(new Message({ destination: BUS_NAME, path, interface: iface, member, signature, body }));
+      const reply = await new Promise((resolve, reject) => {
+        this._pending.add(reject);
+        bus.call(new Message({ destination: BUS_NAME, path, interface: iface, member, signature, body }))
+          .then(resolve, reject)
+          .finally(() => this._pending.delete(reject));
+      });
       return reply.body;
     } catch (err) {
       const e = fromDBus(err);
-      if (e.code === 'NoDaemon' && !retried) {
+      // The bus said nobody owns the name (not: the bus is gone).
+      if (e.code === 'NoDaemon' && e.dbusName !== null && !retried && this._bus === bus) {
         await this._ensureDaemon(this._address());
         return this._call(path, iface, member, signature, body, true);
       }

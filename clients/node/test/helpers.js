@@ -164,8 +164,29 @@ async function startBus(t) {
   return { address: line.trim(), pid: bus.pid, stop, dir };
 }
 
-// elife-pmd on @busAddress: { pid, stop } (stop asserts exit 0 on SIGTERM).
-function startDaemon(t, busAddress) {
+// Resolves once org.elife.ProcessManager has an owner on @busAddress.
+async function waitForName(busAddress) {
+  const dbus = require('dbus-next');
+  const bus = dbus.sessionBus({ busAddress });
+  const call = (member, signature, body) => bus.call(new dbus.Message({
+    destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus',
+    interface: 'org.freedesktop.DBus', member, signature, body,
+  }));
+  try {
+    const owned = new Promise((resolve) => bus.on('message', (m) => {
+      if (m.member === 'NameOwnerChanged' && m.body[0] === 'org.elife.ProcessManager' && m.body[2]) resolve();
+    }));
+    await call('AddMatch', 's', ["type='signal',member='NameOwnerChanged',arg0='org.elife.ProcessManager'"]);
+    const [has] = (await call('NameHasOwner', 's', ['org.elife.ProcessManager'])).body;
+    if (!has) await withTimeout(owned, `org.elife.ProcessManager on ${busAddress}`);
+  } finally {
+    bus.disconnect();
+  }
+}
+
+// elife-pmd on @busAddress, once it owns its name: { pid, stop } (stop
+// asserts exit 0 on SIGTERM).
+async function startDaemon(t, busAddress) {
   const state = tmpdir(t);
   const child = childProcess.spawn(PMD, ['--address', busAddress, '--state-dir', state],
     { stdio: ['ignore', 'ignore', 'inherit'], cwd: state });
@@ -176,6 +197,7 @@ function startDaemon(t, busAddress) {
     assert.deepEqual(r, { code: 0, sig: null });
   };
   if (t) t.after(stop);
+  await waitForName(busAddress);
   return { pid: child.pid, stop, exited };
 }
 
@@ -206,5 +228,5 @@ const PACKAGE = path.join(__dirname, '..');
 
 module.exports = {
   SLOW, TIMEOUT_MS, PMD, PACKAGE, address, tmpdir, write, withTimeout, waitFor, waitForFile,
-  recorder, callbackRecorder, startBus, startDaemon, pidAlive, runNode,
+  recorder, callbackRecorder, startBus, startDaemon, waitForName, pidAlive, runNode,
 };

@@ -94,7 +94,7 @@ test('no bus at the address: NoDaemon naming it', async (t) => {
 
 test('ELIFE_PM_ADDRESS picks the default bus', async (t) => {
   const bus = await h.startBus(t);
-  const daemon = h.startDaemon(t, bus.address);
+  const daemon = await h.startDaemon(t, bus.address);
   const code = `
     const pm = require(${JSON.stringify(h.PACKAGE)});
     pm.start({ script: '/bin/sleep', args: ['600'], name: 'via-env' })
@@ -104,4 +104,24 @@ test('ELIFE_PM_ADDRESS picks the default bus', async (t) => {
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout.trim(), 'via-env');
   await daemon.stop();
+});
+
+test('the bus going away fails a waiting call with NoDaemon instead of leaving it pending', async (t) => {
+  const bus = await h.startBus(t);
+  const daemon = await h.startDaemon(t, bus.address);
+  const client = pm.connect({ address: bus.address });
+  t.after(() => client.close());
+  const rec = h.recorder(client);
+  // The stop waits stopTimeout (8 s) for the first phase: the bus goes first.
+  const r = await client.start({ script: '/bin/sleep', args: ['600'], name: 'waiting', stopTimeout: 8000 });
+  const stop = client.stop('waiting');
+  await rec.next('stopping', (e) => e.id === r.id);
+  const failed = assert.rejects(stop, { code: 'NoDaemon', message: /lost/ });
+  await bus.stop();
+  await failed;
+  // The next call connects again, and finds no bus.
+  await assert.rejects(client.list(), { code: 'NoDaemon' });
+  // The daemon lost its bus: it stops its children and exits 0.
+  await daemon.stop();
+  assert.equal(h.pidAlive(r.pid), false);
 });
