@@ -74,18 +74,23 @@ script_read_package_json (const char *path,
 
 /* ---- pure helpers ------------------------------------------------------- */
 
+#define ASAR_SUFFIX     ".asar"
+#define ASAR_SUFFIX_LEN (sizeof ASAR_SUFFIX - 1)
+
 GStrv
 pm_script_archive_candidates (const char *path)
 {
   g_autoptr(GStrvBuilder) out = g_strv_builder_new ();
   const char *p = path;
 
+  /* Each '/' after the first ends a component: is it "NAME.asar"? */
   while ((p = strchr (p + 1, '/')) != NULL)
     {
       gsize len = p - path;
+      const char *suffix = p - ASAR_SUFFIX_LEN;
 
-      if (len > strlen (".asar") && strncmp (p - strlen (".asar"), ".asar", strlen (".asar")) == 0
-          && p[-strlen (".asar") - 1] != '/')
+      if (len > ASAR_SUFFIX_LEN && memcmp (suffix, ASAR_SUFFIX, ASAR_SUFFIX_LEN) == 0
+          && suffix[-1] != '/')
         {
           g_autofree char *prefix = g_strndup (path, len);
           g_strv_builder_add (out, prefix);
@@ -212,7 +217,7 @@ pm_script_resolve (const PmOptions *opts,
   self->path = g_canonicalize_filename (opts->script != NULL ? opts->script : ".", self->cwd);
 
   cwd_archive = find_archive (self->cwd);
-  if (cwd_archive == NULL && g_str_has_suffix (self->cwd, ".asar")
+  if (cwd_archive == NULL && g_str_has_suffix (self->cwd, ASAR_SUFFIX)
       && script_path_stat (self->cwd, &st) == 0 && S_ISREG (st.st_mode))
     cwd_archive = g_strdup (self->cwd);
   if (cwd_archive != NULL)
