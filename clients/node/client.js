@@ -216,15 +216,16 @@ class Client extends EventEmitter {
       child.once('error', (err) => resolve({ error: err.message }));
       child.once('exit', (code, sig) => resolve({ code, sig }));
     });
+    const bus = this._bus;
+    let onMessage;
     const owned = new Promise((resolve) => {
-      const onMessage = (msg) => {
+      onMessage = (msg) => {
         if (msg.type === MessageType.SIGNAL && msg.member === 'NameOwnerChanged' &&
             msg.interface === DBUS.interface && msg.body[0] === BUS_NAME && msg.body[2]) {
-          this._bus && this._bus.removeListener('message', onMessage);
           resolve(true);
         }
       };
-      this._bus.on('message', onMessage);
+      bus.on('message', onMessage);
     });
     const rule = `type='signal',sender='org.freedesktop.DBus',member='NameOwnerChanged',arg0='${BUS_NAME}'`;
     await this._callBus('AddMatch', 's', [rule]);
@@ -242,6 +243,7 @@ class Client extends EventEmitter {
       }),
     ]);
     clearTimeout(timer);
+    bus.removeListener('message', onMessage);
     child.removeAllListeners('exit');
     child.removeAllListeners('error');
     this._callBus('RemoveMatch', 's', [rule]).catch(() => {});
