@@ -16,10 +16,19 @@ function onMessage(m) {
   if (m && typeof m === 'object' && m.stopping === true) runStopping();
 }
 
+// The app's own 'message' or 'disconnect' listener wants the channel to keep
+// it alive, as it would without us.
+function onNewListener(name) {
+  if (name !== 'message' && name !== 'disconnect') return;
+  process.removeListener('newListener', onNewListener);
+  if (process.channel) process.channel.ref();
+}
+
 function detach() {
   process.removeListener('message', onMessage);
   process.removeListener('beforeExit', runStopping);
   process.removeListener('exit', runStopping);
+  process.removeListener('newListener', onNewListener);
 }
 
 // Calls @fn once: when the daemon's stop message ({"stopping":true}) arrives,
@@ -32,10 +41,14 @@ function onstopping(fn) {
   process.on('beforeExit', runStopping);
   process.on('exit', runStopping);
   if (typeof process.send === 'function' && process.channel) {
+    const others = process.listenerCount('message') + process.listenerCount('disconnect');
     process.on('message', onMessage);
     // A 'message' listener holds the channel open; a child that finished its
-    // work must still exit by itself.
-    process.channel.unref();
+    // work must still exit by itself (unless the app listens too).
+    if (others === 0) {
+      process.channel.unref();
+      process.on('newListener', onNewListener);
+    }
   }
 }
 

@@ -58,6 +58,24 @@ test('a child that registers onstopping and finishes its work exits by itself', 
   assert.equal(await h.waitForFile(out), 'at exit\n');
 });
 
+test('onstopping leaves the app\'s own message listener keeping the channel open', async (t) => {
+  const dir = h.tmpdir(t);
+  const script = h.write(path.join(dir, 'listens.js'), `
+    const pm = require(${JSON.stringify(h.PACKAGE)});
+    pm.onstopping(() => {});
+    process.on('message', (m) => { if (m === 'bye') process.exit(7); });
+    process.send('listening');
+  `);
+  const child = childProcess.fork(script, [], { stdio: 'inherit' });
+  const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+  child.on('error', () => {});   // a send to a child gone early: its exit code says so
+  // It waits for our message instead of exiting by itself (code 0): 7 only
+  // comes from the message.
+  await h.withTimeout(new Promise((resolve) => child.once('message', resolve)), 'listening');
+  child.send('bye');
+  assert.equal(await h.withTimeout(exited, 'exit after bye'), 7);
+});
+
 test('onstopping runs each function once', async (t) => {
   const code = `
     const pm = require(${JSON.stringify(h.PACKAGE)});
