@@ -50,7 +50,7 @@ pm_creds_lookup (uid_t    uid,
     }
   if (found == NULL)
     {
-      g_set_error (error, PM_ERROR, PM_ERROR_FAILED,
+      g_set_error (error, PM_ERROR, PM_ERROR_SPAWN_FAILED,
                    _("User %u: %s"), (guint) uid,
                    r != 0 ? g_strerror (r) : _("no such user"));
       return NULL;

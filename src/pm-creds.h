@@ -29,8 +29,8 @@ typedef struct
   char  *shell;
 } PmCreds;
 
-/* The passwd entry and group list of @uid; PM_ERROR_FAILED when there is no
- * such user. */
+/* The passwd entry and group list of @uid; PM_ERROR_SPAWN_FAILED when
+ * there is no such user (nothing can be run as it). */
 PmCreds  *pm_creds_lookup        (uid_t           uid,
                                   GError        **error);
 PmCreds  *pm_creds_copy          (const PmCreds  *self);
