@@ -120,6 +120,36 @@ file_uid (const char *path)
   return st.st_uid;
 }
 
+typedef struct
+{
+  const char *path;
+  const char *text;
+} FileWait;
+
+static gboolean
+file_is_cond (gpointer data)
+{
+  FileWait *w = data;
+  g_autofree gchar *text = pm_read_file (w->path);
+
+  return g_strcmp0 (text, w->text) == 0;
+}
+
+/* Waits for @path to hold exactly @text (a child's lines reach its log
+ * soon after its exit, not necessarily before the Exited signal). */
+static void
+assert_file_becomes (const char *path, const char *text)
+{
+  FileWait w = { path, text };
+
+  if (!pm_wait_for (file_is_cond, &w, PM_TEST_TIMEOUT_MS))
+    {
+      g_autofree gchar *got = pm_read_file (path);
+
+      g_error ("%s holds \"%s\", not \"%s\"", path, got ? got : "(nothing)", text);
+    }
+}
+
 /* A directory under the fixture's temp dir that belongs to @user. */
 static gchar *
 user_dir (PmFixture *f, const PmTestUser *user)
@@ -239,16 +269,14 @@ test_log_owned_by_caller (PmFixture *f, gconstpointer data)
   g_autofree gchar *dir = user_dir (f, U1);
   g_autofree gchar *log = g_build_filename (dir, "new", "sub", "out.log", NULL);
   g_autofree gchar *sub = g_build_filename (dir, "new", NULL);
-  g_autofree gchar *text = NULL;
   guint32 id;
 
   id = pm_start_as_ok (f, U1, pm_opts ("{'script': <'/bin/echo'>, 'args': <['hello']>,"
                                        " 'log': <%s>, 'restartAt': <@au []>}", log), NULL);
   g_assert_nonnull (pm_wait_for_signal (f, "Exited", id, PM_TEST_TIMEOUT_MS));
+  assert_file_becomes (log, "hello\n");
   g_assert_cmpuint (file_uid (log), ==, U1->uid);
   g_assert_cmpuint (file_uid (sub), ==, U1->uid);
-  text = pm_read_file (log);
-  g_assert_cmpstr (text, ==, "hello\n");
 }
 
 static void
@@ -305,7 +333,6 @@ test_shared_log (PmFixture *f, gconstpointer data)
 {
   g_autofree gchar *dir = pm_tmp_path (f, "shared");
   g_autofree gchar *log = g_build_filename (dir, "both.log", NULL);
-  g_autofree gchar *text = NULL;
   guint32 a, b;
 
   /* A file both may write (their shared group): one writer, two users. */
@@ -318,11 +345,11 @@ test_shared_log (PmFixture *f, gconstpointer data)
   a = pm_start_as_ok (f, U1, pm_opts ("{'script': <'/bin/echo'>, 'args': <['from-one']>,"
                                       " 'log': <%s>, 'restartAt': <@au []>}", log), NULL);
   g_assert_nonnull (pm_wait_for_signal (f, "Exited", a, PM_TEST_TIMEOUT_MS));
+  assert_file_becomes (log, "from-one\n");
   b = pm_start_as_ok (f, U2, pm_opts ("{'script': <'/bin/echo'>, 'args': <['from-two']>,"
                                       " 'log': <%s>, 'restartAt': <@au []>}", log), NULL);
   g_assert_nonnull (pm_wait_for_signal (f, "Exited", b, PM_TEST_TIMEOUT_MS));
-  text = pm_read_file (log);
-  g_assert_cmpstr (text, ==, "from-one\nfrom-two\n");
+  assert_file_becomes (log, "from-one\nfrom-two\n");
   g_assert_cmpuint (file_uid (log), ==, U1->uid);
 }
 
