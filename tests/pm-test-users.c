@@ -209,6 +209,7 @@ pm_test_users_init (int argc, char **argv)
   signal (SIGTERM, on_interrupt);
   signal (SIGINT, on_interrupt);
   signal (SIGHUP, on_interrupt);
+  signal (SIGABRT, on_interrupt);
 
   {
     const char * const gargv[] = { groupadd, group_name, NULL };

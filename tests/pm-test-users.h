@@ -17,7 +17,7 @@ typedef struct
 /* Call from main () after g_test_init (): in the test's main process,
  * creates two users (elifepm-t1-PID, elifepm-t2-PID, each with its own group)
  * and a group both belong to (elifepm-g-PID), to be removed at exit (and on
- * SIGTERM/SIGINT/SIGHUP); in a case's subprocess, finds them. Returns a
+ * SIGTERM/SIGINT/SIGHUP/SIGABRT); in a case's subprocess, finds them. Returns a
  * reason to skip everything (not root, no useradd or setpriv), or NULL. */
 const char *pm_test_users_init (int argc, char **argv);
 /* Removes them (pm_test_users_init arranges it at exit). */
