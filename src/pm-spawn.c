@@ -375,12 +375,12 @@ clone_child (ChildArgs *a,
 
   sigfillset (&all);
   pthread_sigmask (SIG_SETMASK, &all, &old);
-  dumpable = prctl (PR_GET_DUMPABLE, 0, 0, 0, 0);
+  dumpable = a->creds != NULL ? prctl (PR_GET_DUMPABLE, 0, 0, 0, 0) : 0;
   pid = clone (child_main, stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, a);
   *errsv = errno;
   /* A child that changed its uid made the memory it shares with us (ours)
    * undumpable, as the kernel does on every change of credentials. */
-  if (a->creds != NULL && dumpable > 0 && prctl (PR_GET_DUMPABLE, 0, 0, 0, 0) != dumpable)
+  if (dumpable > 0 && prctl (PR_GET_DUMPABLE, 0, 0, 0, 0) != dumpable)
     prctl (PR_SET_DUMPABLE, dumpable, 0, 0, 0);
   pthread_sigmask (SIG_SETMASK, &old, NULL);
   close (err_pipe[1]);
@@ -476,10 +476,9 @@ pm_spawn (const PmOptions *opts,
   int out_pipe[2] = { -1, -1 };
   int err_pipe[2] = { -1, -1 };
   int ipc[2] = { -1, -1 };
-  pid_t pid;
-
   PmCredsSaved saved;
   gboolean checked;
+  pid_t pid;
 
   envp = build_environment (opts, creds, kind, id);
 
