@@ -635,6 +635,40 @@ test_stop_with_caller (PmFixture *f, gconstpointer data)
   g_assert_true (pm_wait_for (none_listed, f, PM_TEST_TIMEOUT_MS));
 }
 
+static gboolean
+daemon_exited (gpointer data)
+{
+  return ((PmFixture *) data)->daemon_exited;
+}
+
+static void
+test_daemon_killed (PmFixture *f, gconstpointer data)
+{
+  g_autofree gchar *dir = user_dir (f, U1);
+  g_autofree gchar *pid_file = g_build_filename (dir, "grandchild.pid", NULL);
+  g_autofree gchar *script = NULL;
+  g_autofree gchar *text = NULL;
+  pid_t grandchild;
+  guint32 pid;
+
+  /* A child of the user's with a grandchild in its group. */
+  text = g_strdup_printf ("#!/bin/sh\nsleep 1000 &\necho $! > %s\nexec sleep 1000\n", pid_file);
+  script = pm_write_script (f, "family.sh", text, 0755);
+  pm_start_as_ok (f, U1, pm_opts ("{'script': <%s>}", script), &pid);
+  grandchild = pm_read_pid_file (pid_file, PM_TEST_TIMEOUT_MS);
+  g_assert_cmpint (grandchild, >, 0);
+  pm_track_pid (f, grandchild);
+  assert_ids ((guint32) grandchild, "Uid", U1->uid);
+
+  /* kill -9 of the daemon: the child (parent-death signal, armed after its
+   * change of uid) and the grandchild (the watchdog) go too. */
+  g_subprocess_send_signal (f->daemon, SIGKILL);
+  g_assert_true (pm_wait_for (daemon_exited, f, PM_TEST_TIMEOUT_MS));
+  g_clear_object (&f->daemon);
+  pm_assert_pid_dead ((pid_t) pid, PM_TEST_TIMEOUT_MS);
+  pm_assert_pid_dead (grandchild, PM_TEST_TIMEOUT_MS);
+}
+
 /* ---- fair share ------------------------------------------------------------------ */
 
 static void
@@ -772,6 +806,7 @@ main (int argc, char **argv)
   add ("/users/act/root-all", test_root_acts_on_all, &system_bus);
   add ("/users/read/open", test_reading_open, &system_bus);
   add ("/users/stop-with-caller", test_stop_with_caller, &system_bus);
+  add ("/users/daemon-killed", test_daemon_killed, &system_bus);
   add ("/users/cap/option", test_cap_option, &system_bus_small_cap);
   /* 1000 processes under valgrind would outlast the case's time; the rule
    * itself is the option case's. */
