@@ -743,7 +743,13 @@ start_as (PmManager             *self,
       return;
     }
 
-  if (is_other_user (self, uid) && user_count (self, uid) >= self->max_per_user)
+  /* replace: the caller's old set is gone before the new one starts, so
+   * it does not count against the cap. */
+  if (data->opts->replace && *data->opts->name != '\0')
+    old = find_processes (self, data->opts->name, uid);
+
+  if (is_other_user (self, uid) &&
+      user_count (self, uid) - (old != NULL ? old->len : 0) >= self->max_per_user)
     {
       g_dbus_method_invocation_return_error (invocation, PM_ERROR, PM_ERROR_LIMIT_EXCEEDED,
                                              _("Too many processes of user %u (at most %u)"),
@@ -753,15 +759,10 @@ start_as (PmManager             *self,
     }
   user_reserve (self, uid);
 
-  if (!data->opts->replace || *data->opts->name == '\0')
-    {
-      start_now (self, data);
-      return;
-    }
-
-  /* replace: the caller's old set is gone before the new one starts. */
-  old = find_processes (self, data->opts->name, uid);
-  stop_and_forget (self, old, on_replaced, data);
+  if (old == NULL)
+    start_now (self, data);
+  else
+    stop_and_forget (self, old, on_replaced, data);
 }
 
 static gboolean

@@ -699,6 +699,15 @@ test_cap_option (PmFixture *f, gconstpointer data)
     g_assert_no_error (error);
   }
   pm_start_as_ok (f, U1, sleeper ("capped"), NULL);
+
+  /* At the cap, replace still works: what it replaces makes room. */
+  g_assert_cmpuint (pm_start_as (f, U1, sleeper ("capped"), &error), ==, 0);
+  pm_assert_remote_error (error, PM_TEST_ERROR_LIMIT_EXCEEDED);
+  g_clear_error (&error);
+  pm_start_as_ok (f, U1, pm_opts ("{'script': <'/bin/sleep'>, 'args': <['1000']>,"
+                                  " 'name': <'capped'>, 'replace': <true>,"
+                                  " 'stopTimeout': <uint32 50>}"), NULL);
+  g_assert_cmpuint (pm_list_count (f), ==, 3);
 }
 
 static void
