@@ -129,7 +129,7 @@ test_switch_one_thread (void)
 
   if (geteuid () != 0 || pw == NULL)
     {
-      g_test_skip ("switching credentials needs root and a user “nobody”");
+      g_test_skip ("switching credentials needs root and a user \"nobody\"");
       return;
     }
   nobody = pm_creds_lookup (pw->pw_uid, &error);
