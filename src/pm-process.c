@@ -41,6 +41,8 @@ struct _PmProcess
   char                 *object_path;
   PmOptions            *opts;
   PmScript             *program;     /* script and cwd, resolved */
+  guint                 uid;         /* the caller who started it: its owner */
+  PmCreds              *creds;       /* run as: the owner's, or NULL for the daemon's own */
   PmDBusProcessManager *signals;     /* not owned: the manager outlives us */
   PmLogClient          *log;
 
@@ -330,7 +332,7 @@ pm_process_spawn (PmProcess *self,
 
   g_return_val_if_fail (self->gone, FALSE);
 
-  if (!pm_spawn (self->opts, self->program, self->id, &child, error))
+  if (!pm_spawn (self->opts, self->creds, self->program, self->id, &child, error))
     return FALSE;
 
   self->gone = FALSE;
@@ -472,9 +474,17 @@ pm_process_get_object_path (PmProcess *self)
   return self->object_path;
 }
 
+guint
+pm_process_get_uid (PmProcess *self)
+{
+  return self->uid;
+}
+
 PmProcess *
 pm_process_new (guint                 id,
                 PmOptions            *opts,
+                guint                 uid,
+                const PmCreds        *creds,
                 PmDBusProcessManager *signals,
                 GError              **error)
 {
@@ -483,6 +493,7 @@ pm_process_new (guint                 id,
   g_autoptr(PmLogWriter) writer = NULL;
   g_autofree char *log_path = NULL;
   PmDBusProcessManagerProcess *i;
+  PmCredsSaved saved;
 
   self = g_object_new (PM_TYPE_PROCESS, NULL);
   i = iface (self);
@@ -490,14 +501,26 @@ pm_process_new (guint                 id,
   self->object_path = g_strdup_printf (PM_DBUS_PROCESS_PATH_FMT, id);
   self->opts = g_steal_pointer (&owned);
   self->signals = signals;
+  self->uid = uid;
+  self->creds = creds != NULL ? pm_creds_copy (creds) : NULL;
+
+  /* package.json and the paths are read as the caller. */
+  if (!pm_creds_enter (self->creds, &saved))
+    {
+      int errsv = errno;
+      g_set_error (error, PM_ERROR, PM_ERROR_SPAWN_FAILED,
+                   "%s “%s”: %s", _("User"), self->creds->user, g_strerror (errsv));
+      return NULL;
+    }
   self->program = pm_script_resolve (self->opts, error);
+  pm_creds_leave (&saved);
   if (self->program == NULL)
     return NULL;
 
   if (self->opts->log != NULL)
     {
       log_path = pm_spawn_resolve_path (self->opts->log, self->program->cwd);
-      writer = pm_log_writer_open (log_path, error);
+      writer = pm_log_writer_open (log_path, self->creds, error);
       if (writer == NULL)
         return NULL;
     }
@@ -513,6 +536,7 @@ pm_process_new (guint                 id,
   pm_dbus_process_manager_process_set_args (i, (const char * const *) self->opts->args);
   pm_dbus_process_manager_process_set_cwd (i, self->program->cwd);
   pm_dbus_process_manager_process_set_log (i, log_path ? log_path : "");
+  pm_dbus_process_manager_process_set_user (i, uid);
   set_state (self, PM_PROCESS_EXITED);
   return g_steal_pointer (&self);
 }
@@ -539,6 +563,7 @@ pm_process_finalize (GObject *object)
   pm_options_free (self->opts);
   g_free (self->object_path);
   pm_script_free (self->program);
+  pm_creds_free (self->creds);
 
   G_OBJECT_CLASS (pm_process_parent_class)->finalize (object);
 }

@@ -6,6 +6,7 @@
 #include <glib.h>
 #include <sys/types.h>
 
+#include "pm-creds.h"
 #include "pm-options.h"
 #include "pm-script.h"
 
@@ -29,8 +30,12 @@ char     *pm_spawn_find_program   (const char      *program,
                                    const char      *path_env);
 
 /* Spawns the child for @opts (with @program resolved by pm_script_resolve).
+ * With @creds (not NULL), cwd, script and interpreter are checked as that
+ * user, and the child runs as that user, with its groups, in a minimal
+ * environment (not the daemon's) that env is merged over.
  * On failure: PM_ERROR_SPAWN_FAILED naming the path and the OS reason. */
 gboolean  pm_spawn                (const PmOptions *opts,
+                                   const PmCreds   *creds,
                                    const PmScript  *program,
                                    guint            id,
                                    PmSpawned       *out,

@@ -5,6 +5,9 @@ set -euo pipefail
 packages=(meson ninja-build pkg-config gcc libglib2.0-dev libglib2.0-dev-bin
           libjson-glib-dev gettext dbus-daemon dbus-bin python3 nodejs npm procps)
 [ "${ELIFE_PM_VALGRIND:-0}" = 1 ] && packages+=(valgrind)
+# setpriv and useradd/groupadd: the multi-user tests (test-dbus-users) run
+# clients as test users they create (both essential on Debian already).
+packages+=(util-linux passwd)
 
 missing=()
 for p in "${packages[@]}"; do
