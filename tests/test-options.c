@@ -471,6 +471,12 @@ expect_argv_half (PmOptions *e)
 static void expect_ready_notify (PmOptions *e) { e->ready = PM_READY_NOTIFY; }
 static void expect_ready_message (PmOptions *e) { e->ready = PM_READY_MESSAGE; }
 static void
+expect_ready_message_node (PmOptions *e)
+{
+  e->ready = PM_READY_MESSAGE;
+  e->interpreter = g_strdup ("node");
+}
+static void
 expect_ready_line (PmOptions *e)
 {
   e->ready = PM_READY_LINE;
@@ -583,7 +589,7 @@ static const ValidCase valid_cases[] = {
     expect_ready_message },
   { "ready/message-mjs-with-interpreter",
     "{'script': <'app.mjs'>, 'interpreter': <'node'>, 'ready': <'message'>}", NULL, "app.mjs",
-    expect_ready_message },
+    expect_ready_message_node },
   { "ready/line", "{" S "'ready': <'line'>, 'readyPattern': <'^listening on [0-9]+$'>}", NULL,
     "app", expect_ready_line },
   { "ready/line-pattern-first", "{" S "'readyPattern': <'^listening on [0-9]+$'>, 'ready': <'line'>}",
