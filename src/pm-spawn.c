@@ -27,6 +27,7 @@
 #include <glib/gi18n.h>
 
 #include "pm-error.h"
+#include "pm-notify.h"
 #include "pm-reaper.h"
 #include "pm-spawn.h"
 
@@ -34,6 +35,10 @@
 #define NODE_CHANNEL_TARGET_FD 3
 
 G_STATIC_ASSERT (NODE_CHANNEL_TARGET_FD == 3);
+
+/* WATCHDOG_PID's value until the child writes its own pid over it: as long
+ * as any pid. */
+#define WATCHDOG_PID_SLOT "00000000000000000000"
 
 /* The children's stdin, opened once. */
 static int
@@ -153,6 +158,13 @@ build_environment (const PmOptions *opts,
   char **envp = opts->clear_env ? g_new0 (char *, 1) : g_get_environ ();
   char id_str[16];
 
+  /* Were the daemon itself given a notify socket, a child must not talk to
+   * the daemon's supervisor in its name (systemd unsets them the same way);
+   * a child's own readiness options set them below. */
+  envp = g_environ_unsetenv (envp, "NOTIFY_SOCKET");
+  envp = g_environ_unsetenv (envp, "WATCHDOG_USEC");
+  envp = g_environ_unsetenv (envp, "WATCHDOG_PID");
+
   for (char **kv = opts->env; *kv; kv++)
     {
       const char *eq = strchr (*kv, '=');
@@ -164,6 +176,19 @@ build_environment (const PmOptions *opts,
   g_snprintf (id_str, sizeof id_str, "%u", id);
   envp = g_environ_setenv (envp, "ELIFE_PM_ID", id_str, TRUE);
   envp = g_environ_setenv (envp, "ELIFE_PM_NAME", opts->name, TRUE);
+
+  if (opts->ready == PM_READY_NOTIFY && pm_notify_address () != NULL)
+    envp = g_environ_setenv (envp, "NOTIFY_SOCKET", pm_notify_address (), TRUE);
+  if (opts->watchdog_timeout != 0)
+    {
+      char usec[32];
+
+      g_snprintf (usec, sizeof usec, "%" G_GUINT64_FORMAT,
+                  (guint64) opts->watchdog_timeout * 1000);
+      envp = g_environ_setenv (envp, "WATCHDOG_USEC", usec, TRUE);
+      if (opts->ready == PM_READY_NOTIFY)
+        envp = g_environ_setenv (envp, "WATCHDOG_PID", WATCHDOG_PID_SLOT, TRUE);
+    }
 
   if (kind == PM_PROGRAM_PYTHON)
     envp = g_environ_setenv (envp, "PYTHONUNBUFFERED", "1", TRUE);
@@ -229,6 +254,7 @@ typedef struct
   int          fds[4];      /* become 0, 1, 2 and (node) 3; -1 for none */
   int          err_fd;      /* write end of the error pipe */
   pid_t        parent;
+  char        *pid_slot;    /* WATCHDOG_PID's value in envp, or NULL */
 } ChildArgs;
 
 static void
@@ -239,6 +265,23 @@ child_fail (ChildArgs *a)
   while (write (a->err_fd, &errsv, sizeof errsv) < 0 && errno == EINTR)
     ;
   _exit (127);
+}
+
+/* Writes @pid in decimal over @slot (as long as WATCHDOG_PID_SLOT). */
+static void
+write_pid (char *slot,
+           pid_t pid)
+{
+  char digits[sizeof WATCHDOG_PID_SLOT];
+  gsize n = 0;
+  unsigned long v = (unsigned long) pid;
+
+  do
+    digits[n++] = '0' + v % 10;
+  while ((v /= 10) != 0 && n < sizeof digits - 1);
+  for (gsize i = 0; i < n; i++)
+    slot[i] = digits[n - 1 - i];
+  slot[n] = '\0';
 }
 
 /* Runs in a vfork-style child (it shares our memory until it execs): only
@@ -286,6 +329,9 @@ child_main (void *data)
 
   if (chdir (a->cwd) < 0)
     child_fail (a);
+  /* Only the child knows its pid before exec. */
+  if (a->pid_slot != NULL)
+    write_pid (a->pid_slot, getpid ());
 
   sigemptyset (&empty);
   sigprocmask (SIG_SETMASK, &empty, NULL);
@@ -444,6 +490,10 @@ pm_spawn (const PmOptions *opts,
     a.fds[1] = out_pipe[1];
     a.fds[2] = err_pipe[1];
     a.fds[3] = ipc[1];
+    for (char **kv = envp; *kv != NULL; kv++)
+      if (opts->ready == PM_READY_NOTIFY &&
+          g_str_equal (*kv, "WATCHDOG_PID=" WATCHDOG_PID_SLOT))
+        a.pid_slot = *kv + strlen ("WATCHDOG_PID=");
     pid = clone_child (&a, &errsv);
     if (pid < 0)
       {
