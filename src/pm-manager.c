@@ -387,6 +387,54 @@ typedef struct
   PmOptions             *opts;
 } StartData;
 
+/* A Start waiting for its child to get ready. */
+typedef struct
+{
+  PmManager             *self;       /* owns a reference */
+  GDBusMethodInvocation *invocation;
+  GError                *error;
+} ReadyData;
+
+static void
+on_start_failed_forgotten (PmManager *self,
+                           guint      count,
+                           GError    *error,
+                           gpointer   user_data)
+{
+  ReadyData *data = user_data;
+
+  /* Only now: nothing of it is registered or running any more. */
+  g_dbus_method_invocation_return_gerror (data->invocation, data->error);
+  g_error_free (data->error);
+  g_object_unref (data->self);
+  g_free (data);
+}
+
+static void
+on_start_ready (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  ReadyData *data = user_data;
+  PmProcess *process = PM_PROCESS (source);
+  g_autoptr(GPtrArray) procs = NULL;
+
+  if (pm_process_wait_ready_finish (process, result, &data->error))
+    {
+      pm_dbus_process_manager_complete_start (PM_DBUS_PROCESS_MANAGER (data->self),
+                                              data->invocation,
+                                              pm_process_get_id (process));
+      g_object_unref (data->self);
+      g_free (data);
+      return;
+    }
+
+  /* As for SpawnFailed, nothing stays registered. */
+  procs = g_ptr_array_new ();
+  g_ptr_array_add (procs, process);
+  stop_and_forget (data->self, procs, on_start_failed_forgotten, data);
+}
+
 static void
 start_now (PmManager             *self,
            GDBusMethodInvocation *invocation,
@@ -430,7 +478,18 @@ start_now (PmManager             *self,
   if (with_caller)
     watch_caller (self, g_dbus_method_invocation_get_sender (invocation), process);
 
-  pm_dbus_process_manager_complete_start (PM_DBUS_PROCESS_MANAGER (self), invocation, id);
+  if (pm_process_get_ready (process))
+    pm_dbus_process_manager_complete_start (PM_DBUS_PROCESS_MANAGER (self), invocation, id);
+  else
+    {
+      /* Exported meanwhile, in State "starting": it can be watched and
+       * stopped (which makes this Start fail). */
+      ReadyData *data = g_new0 (ReadyData, 1);
+
+      data->self = g_object_ref (self);
+      data->invocation = invocation;
+      pm_process_wait_ready_async (process, on_start_ready, data);
+    }
 }
 
 static void
