@@ -474,6 +474,7 @@ start_now (PmManager             *self,
   pm_dbus_object_skeleton_set_process_manager_process (object,
                                                        PM_DBUS_PROCESS_MANAGER_PROCESS (process));
   g_dbus_object_manager_server_export (self->object_manager, G_DBUS_OBJECT_SKELETON (object));
+  pm_process_announce (process);
 
   if (with_caller)
     watch_caller (self, g_dbus_method_invocation_get_sender (invocation), process);

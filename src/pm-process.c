@@ -78,6 +78,7 @@ struct _PmProcess
   gboolean              removing;
 
   /* Readiness */
+  gboolean              announced;   /* exported: Started/Ready may be emitted */
   gboolean              initial;     /* Start's child, Start not answered yet */
   gboolean              ready;       /* the current child is ready */
   gint64                ready_at;    /* monotonic µs: restartOk counts from here */
@@ -384,8 +385,9 @@ become_ready (PmProcess *self)
     pm_log_client_set_line_func (self->log, NULL, NULL);
 
   set_state (self, PM_PROCESS_RUNNING);
-  pm_dbus_process_manager_emit_ready (self->signals, self->id, self->opts->name,
-                                      (guint) self->pid);
+  if (self->announced)
+    pm_dbus_process_manager_emit_ready (self->signals, self->id, self->opts->name,
+                                        (guint) self->pid);
   g_debug ("Process %u (pid %d) is ready", self->id, (int) self->pid);
 
   if (self->opts->watchdog_timeout != 0)
@@ -663,8 +665,9 @@ pm_process_spawn (PmProcess *self,
 
   set_pid (self, child.pid);
   set_state (self, mode == PM_READY_SPAWN ? PM_PROCESS_RUNNING : PM_PROCESS_STARTING);
-  pm_dbus_process_manager_emit_started (self->signals, self->id, self->opts->name,
-                                        (guint) child.pid);
+  if (self->announced)
+    pm_dbus_process_manager_emit_started (self->signals, self->id, self->opts->name,
+                                          (guint) child.pid);
   g_debug ("Process %u started: pid %d", self->id, (int) child.pid);
 
   if (mode == PM_READY_SPAWN)
@@ -672,6 +675,21 @@ pm_process_spawn (PmProcess *self,
   else
     self->start_timer = g_timeout_add (self->opts->start_timeout, on_start_timeout, self);
   return TRUE;
+}
+
+void
+pm_process_announce (PmProcess *self)
+{
+  g_return_if_fail (!self->announced);
+
+  self->announced = TRUE;
+  if (self->pid == 0)
+    return;
+  pm_dbus_process_manager_emit_started (self->signals, self->id, self->opts->name,
+                                        (guint) self->pid);
+  if (self->ready)
+    pm_dbus_process_manager_emit_ready (self->signals, self->id, self->opts->name,
+                                        (guint) self->pid);
 }
 
 void

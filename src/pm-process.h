@@ -41,6 +41,10 @@ const char    *pm_process_state_to_string (PmProcessState state);
 /* Spawns the child; PM_ERROR_SPAWN_FAILED when it cannot be. */
 gboolean       pm_process_spawn          (PmProcess *self,
                                           GError   **error);
+/* Once the object is exported: emits the Started (and Ready) of the first
+ * spawn, held back until then so that a client hearing of a child always
+ * finds its object. Later spawns emit them at once. */
+void           pm_process_announce       (PmProcess *self);
 
 /* Runs the stop protocol if the child runs, cancels a pending restart, and
  * completes once the child and its whole group are gone. */
