@@ -429,6 +429,14 @@ on_start_ready (GObject      *source,
       return;
     }
 
+  /* Stopped while starting (Stop, StopAll, replace, shutdown): already
+   * forgotten, by whoever stopped it. */
+  if (pm_process_get_removing (process))
+    {
+      on_start_failed_forgotten (data->self, 0, NULL, data);
+      return;
+    }
+
   /* As for SpawnFailed, nothing stays registered. */
   procs = g_ptr_array_new ();
   g_ptr_array_add (procs, process);

@@ -285,13 +285,19 @@ complete_waiters (PmProcess *self)
 
 /* ---- readiness and the watchdog --------------------------------------- */
 
-static void
-complete_ready_waiters (PmProcess    *self,
-                        const GError *error)
+static GPtrArray *
+steal_ready_waiters (PmProcess *self)
 {
-  g_autoptr(GPtrArray) waiters = g_steal_pointer (&self->ready_waiters);
+  GPtrArray *waiters = g_steal_pointer (&self->ready_waiters);
 
   self->ready_waiters = g_ptr_array_new_with_free_func (g_object_unref);
+  return waiters;
+}
+
+static void
+return_ready_waiters (GPtrArray    *waiters,
+                      const GError *error)
+{
   for (guint i = 0; i < waiters->len; i++)
     {
       GTask *task = g_ptr_array_index (waiters, i);
@@ -301,6 +307,15 @@ complete_ready_waiters (PmProcess    *self,
       else
         g_task_return_boolean (task, TRUE);
     }
+}
+
+static void
+complete_ready_waiters (PmProcess    *self,
+                        const GError *error)
+{
+  g_autoptr(GPtrArray) waiters = steal_ready_waiters (self);
+
+  return_ready_waiters (waiters, error);
 }
 
 static gboolean
@@ -587,6 +602,9 @@ on_child_exit (pid_t    pid,
 static void
 process_gone (PmProcess *self)
 {
+  g_autoptr(GError) start_error = g_steal_pointer (&self->start_error);
+  g_autoptr(GPtrArray) failed = start_error ? steal_ready_waiters (self) : NULL;
+
   pm_state_remove (self->pgid);
   self->pgid = 0;
   self->gone = TRUE;
@@ -598,13 +616,6 @@ process_gone (PmProcess *self)
   /* Everything the child wrote is logged before anyone hears it is gone. */
   pm_log_client_detach (self->log);
 
-  /* Nothing of a child that never got ready runs when its waiters hear. */
-  if (self->start_error != NULL)
-    {
-      g_autoptr(GError) error = g_steal_pointer (&self->start_error);
-
-      complete_ready_waiters (self, error);
-    }
 
   if (self->stop_requested)
     {
@@ -614,6 +625,12 @@ process_gone (PmProcess *self)
     }
   else if (self->restart_due)
     do_auto_restart (self);
+
+  /* Nothing of a child that never got ready runs when its waiters hear,
+   * and a Stop that made it fail has forgotten it by then. Waiters for a
+   * child spawned meanwhile (by a Restart) are not these. */
+  if (failed != NULL)
+    return_ready_waiters (failed, start_error);
 }
 
 gboolean
