@@ -497,6 +497,55 @@ test_stop_while_starting (PmFixture *f, gconstpointer data)
   assert_nothing_left (f, pid);
 }
 
+/* The daemon shutting down while a Start waits: the Start fails (it is not
+ * left unanswered) and the daemon exits cleanly with the child stopped. */
+static void
+test_shutdown_while_starting (PmFixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  PmPendingCall *call;
+  guint32 id, pid;
+
+  call = start_begin (f, pm_opts ("{'script': <%s>, 'ready': <'notify'>, 'stopTimeout': <uint32 50>,"
+                                  " 'args': <['-', 'unused', 'never=1']>}", NOTIFY_SCRIPT));
+  id = starting_id (f, &pid);
+  assert_still_starting (f, call, id);
+  pm_fixture_stop_daemon (f);
+  g_assert_cmpuint (start_end (call, &error), ==, 0);
+  pm_assert_remote_error (error, PM_TEST_ERROR_START_FAILED);
+  pm_assert_pid_dead (pid, PM_TEST_TIMEOUT_MS);
+}
+
+/* The options reach the daemon's checks: refused by name, nothing started. */
+static void
+test_invalid_options (PmFixture *f, gconstpointer data)
+{
+  static const struct
+  {
+    const char *opts;
+    const char *names;
+  } cases[] = {
+    { "{'script': <%s>, 'ready': <'message'>}", "ready" },
+    { "{'script': <%s>, 'ready': <'line'>}", "readyPattern" },
+    { "{'script': <%s>, 'ready': <'line'>, 'readyPattern': <'(unclosed'>}", "(unclosed" },
+    { "{'script': <%s>, 'ready': <'sometime'>}", "ready" },
+    { "{'script': <%s>, 'startTimeout': <uint32 3600001>}", "startTimeout" },
+    { "{'script': <%s>, 'watchdogTimeout': <uint32 1000>}", "watchdogTimeout" },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(GError) error = NULL;
+
+      g_test_message ("%s", cases[i].opts);
+      g_assert_cmpuint (pm_start (f, pm_opts (cases[i].opts, LINE_SCRIPT), &error), ==, 0);
+      pm_assert_remote_error (error, PM_TEST_ERROR_INVALID_ARGS);
+      assert_message_has (error, cases[i].names);
+    }
+  g_assert_cmpuint (pm_count_signals (f, "Started", 0), ==, 0);
+  g_assert_cmpuint (pm_list_count (f), ==, 0);
+}
+
 /* ---- Restart ------------------------------------------------------------------ */
 
 static void
@@ -761,6 +810,8 @@ main (int argc, char **argv)
   pm_test_add ("/ready/start-failed/signal", test_start_failed_signal, NULL);
   pm_test_add ("/ready/start-failed/stopped-while-starting", test_stop_while_starting, NULL);
   pm_test_add ("/ready/start-timeout", test_start_timeout, NULL);
+  pm_test_add ("/ready/start-failed/daemon-shutdown", test_shutdown_while_starting, NULL);
+  pm_test_add ("/ready/options/invalid", test_invalid_options, NULL);
   pm_test_add ("/ready/restart/waits-for-ready", test_restart_waits, NULL);
   pm_test_add ("/ready/restart/times-out", test_restart_times_out, NULL);
   pm_test_add ("/ready/restart/while-starting-refused", test_restart_while_starting, NULL);
