@@ -372,7 +372,7 @@ test_line_not_stripped (PmFixture *f, gconstpointer data)
   g_assert_true (g_file_set_contents (go, "", 0, NULL));
   g_assert_cmpuint (pm_start (f, pm_opts ("{'script': <%s>, 'ready': <'line'>,"
                                           " 'readyPattern': <'^listening on port [0-9]+$'>,"
-                                          " 'startTimeout': <uint32 1500>, 'stopTimeout': <uint32 50>,"
+                                          " 'startTimeout': <uint32 3000>, 'stopTimeout': <uint32 50>,"
                                           " 'args': <[%s, %s]>}", LINE_SCRIPT, go, marker),
                               &error), ==, 0);
   pm_assert_remote_error (error, PM_TEST_ERROR_START_TIMEOUT);
