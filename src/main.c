@@ -23,6 +23,7 @@
 #include "pm-log.h"
 #include "pm-manager.h"
 #include "pm-names.h"
+#include "pm-notify.h"
 #include "pm-reaper.h"
 #include "pm-state.h"
 
@@ -339,6 +340,7 @@ main (int   argc,
   g_clear_object (&daemon.connection);
   g_clear_pointer (&daemon.loop, g_main_loop_unref);
   pm_log_shutdown ();
+  pm_notify_shutdown ();
   pm_state_shutdown ();
   pm_reaper_shutdown ();
   return daemon.exit_status;

@@ -12,9 +12,11 @@ static const GDBusErrorEntry pm_error_entries[] = {
   { PM_ERROR_SPAWN_FAILED,   PM_DBUS_ERROR_PREFIX "SpawnFailed" },
   { PM_ERROR_LOG_FAILED,     PM_DBUS_ERROR_PREFIX "LogFailed" },
   { PM_ERROR_LIMIT_EXCEEDED, PM_DBUS_ERROR_PREFIX "LimitExceeded" },
+  { PM_ERROR_START_FAILED,   PM_DBUS_ERROR_PREFIX "StartFailed" },
+  { PM_ERROR_START_TIMEOUT,  PM_DBUS_ERROR_PREFIX "StartTimeout" },
 };
 
-G_STATIC_ASSERT (G_N_ELEMENTS (pm_error_entries) == PM_ERROR_LIMIT_EXCEEDED + 1);
+G_STATIC_ASSERT (G_N_ELEMENTS (pm_error_entries) == PM_ERROR_START_TIMEOUT + 1);
 
 GQuark
 pm_error_quark (void)

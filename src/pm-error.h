@@ -12,6 +12,8 @@ typedef enum
   PM_ERROR_SPAWN_FAILED,    /* ...SpawnFailed */
   PM_ERROR_LOG_FAILED,      /* ...LogFailed */
   PM_ERROR_LIMIT_EXCEEDED,  /* ...LimitExceeded */
+  PM_ERROR_START_FAILED,    /* ...StartFailed: exited before it was ready */
+  PM_ERROR_START_TIMEOUT,   /* ...StartTimeout: not ready within startTimeout */
 } PmError;
 
 #define PM_ERROR (pm_error_quark ())

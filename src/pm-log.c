@@ -148,6 +148,10 @@ struct _PmLogClient
   guint64       lost;
   guint64       lost_unreported;
   Stream       *streams[2];
+  /* Readiness by line: told every line while set (the client is not plain
+   * meanwhile, so that each line passes through emit_line()). */
+  PmLineFunc    line_func;
+  gpointer      line_data;
   /* Timestamp of the chunk being assembled (one per read). */
   char          stamp[48];
   gsize         stamp_len;
@@ -1060,6 +1064,8 @@ emit_line (const guint8 *line,
   PmLogClient *client = user_data;
 
   writer_append_line (client->writer, client, line, len);
+  if (client->line_func != NULL)
+    client->line_func (line, len, client->line_data);
 }
 
 /* Lines that need no prefix, time or change: a whole run in one copy. */
@@ -1094,7 +1100,7 @@ stream_feed (Stream *stream,
 static inline gboolean
 client_is_plain (PmLogClient *client)
 {
-  return client->prefix_len == 0 && !client->timestamps;
+  return client->prefix_len == 0 && !client->timestamps && client->line_func == NULL;
 }
 
 /* How much to read at once for @client: lines of one byte, prefixed and
@@ -1332,6 +1338,15 @@ pm_log_client_free (PmLogClient *self)
   pm_log_client_detach (self);
   self->lost_func = NULL;
   pm_log_client_unref (self);
+}
+
+void
+pm_log_client_set_line_func (PmLogClient *self,
+                             PmLineFunc   func,
+                             gpointer     user_data)
+{
+  self->line_func = func;
+  self->line_data = user_data;
 }
 
 void

@@ -13,6 +13,7 @@
 #include <glib.h>
 
 #include "pm-creds.h"
+#include "pm-lines.h"
 
 G_BEGIN_DECLS
 
@@ -72,6 +73,13 @@ PmLogClient *pm_log_client_new        (PmLogWriter  *writer,
                                        gpointer      user_data);
 /* Drops the client; lines already accepted are still written. */
 void         pm_log_client_free       (PmLogClient  *self);
+/* While @func is set, it is told every complete line of both streams, as
+ * the child wrote it (no prefix, no time stamp; after stripANSI), just after
+ * the line is logged. NULL turns it off, and the reading goes back to the
+ * fast path. @func may call this. */
+void         pm_log_client_set_line_func (PmLogClient *self,
+                                          PmLineFunc   func,
+                                          gpointer     user_data);
 /* Starts reading a child's pipes (takes the fds). */
 void         pm_log_client_attach     (PmLogClient  *self,
                                        int           stdout_fd,

@@ -634,6 +634,62 @@ typedef struct
 } StartData;
 
 /* The uid could not be had: the call was answered, the admission is undone. */
+/* A Start waiting for its child to get ready. */
+typedef struct
+{
+  PmManager             *self;       /* owns a reference */
+  GDBusMethodInvocation *invocation;
+  GError                *error;
+} ReadyData;
+
+static void
+on_start_failed_forgotten (PmManager *self,
+                           guint      count,
+                           GError    *error,
+                           gpointer   user_data)
+{
+  ReadyData *data = user_data;
+
+  /* Only now: nothing of it is registered or running any more. */
+  g_dbus_method_invocation_return_gerror (data->invocation, data->error);
+  g_error_free (data->error);
+  g_object_unref (data->self);
+  g_free (data);
+}
+
+static void
+on_start_ready (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  ReadyData *data = user_data;
+  PmProcess *process = PM_PROCESS (source);
+  g_autoptr(GPtrArray) procs = NULL;
+
+  if (pm_process_wait_ready_finish (process, result, &data->error))
+    {
+      pm_dbus_process_manager_complete_start (PM_DBUS_PROCESS_MANAGER (data->self),
+                                              data->invocation,
+                                              pm_process_get_id (process));
+      g_object_unref (data->self);
+      g_free (data);
+      return;
+    }
+
+  /* Stopped while starting (Stop, StopAll, replace, shutdown): already
+   * forgotten, by whoever stopped it. */
+  if (pm_process_get_removing (process))
+    {
+      on_start_failed_forgotten (data->self, 0, NULL, data);
+      return;
+    }
+
+  /* As for SpawnFailed, nothing stays registered. */
+  procs = g_ptr_array_new ();
+  g_ptr_array_add (procs, process);
+  stop_and_forget (data->self, procs, on_start_failed_forgotten, data);
+}
+
 static void
 start_data_abort (gpointer user_data)
 {
@@ -704,11 +760,23 @@ start_now (PmManager *self,
   pm_dbus_object_skeleton_set_process_manager_process (object,
                                                        PM_DBUS_PROCESS_MANAGER_PROCESS (process));
   g_dbus_object_manager_server_export (self->object_manager, G_DBUS_OBJECT_SKELETON (object));
+  pm_process_announce (process);
 
   if (with_caller)
     watch_caller (self, g_dbus_method_invocation_get_sender (invocation), process);
 
-  pm_dbus_process_manager_complete_start (PM_DBUS_PROCESS_MANAGER (self), invocation, id);
+  if (pm_process_get_ready (process))
+    pm_dbus_process_manager_complete_start (PM_DBUS_PROCESS_MANAGER (self), invocation, id);
+  else
+    {
+      /* Exported meanwhile, in State "starting": it can be watched and
+       * stopped (which makes this Start fail). */
+      ReadyData *ready = g_new0 (ReadyData, 1);
+
+      ready->self = g_object_ref (self);
+      ready->invocation = invocation;
+      pm_process_wait_ready_async (process, on_start_ready, ready);
+    }
 }
 
 static void

@@ -242,6 +242,85 @@ parse_stop_timeout (PmOptions  *opts,
   return TRUE;
 }
 
+static gboolean
+parse_ready (PmOptions  *opts,
+             const char *key,
+             GVariant   *value,
+             GError    **error)
+{
+  const char *s = g_variant_get_string (value, NULL);
+
+  if (g_str_equal (s, "spawn"))
+    opts->ready = PM_READY_SPAWN;
+  else if (g_str_equal (s, "notify"))
+    opts->ready = PM_READY_NOTIFY;
+  else if (g_str_equal (s, "message"))
+    opts->ready = PM_READY_MESSAGE;
+  else if (g_str_equal (s, "line"))
+    opts->ready = PM_READY_LINE;
+  else
+    return invalid (error, key, _("expected “spawn”, “notify”, “message” or “line”"));
+  return TRUE;
+}
+
+static gboolean
+parse_ready_pattern (PmOptions  *opts,
+                     const char *key,
+                     GVariant   *value,
+                     GError    **error)
+{
+  g_autoptr(GError) regex_error = NULL;
+  gsize len;
+  const char *pattern = g_variant_get_string (value, &len);
+
+  if (len == 0)
+    return invalid (error, key, _("must not be empty"));
+  if (len > PM_MAX_READY_PATTERN)
+    return invalid (error, key, _("is longer than 4096 bytes"));
+  /* Lines are bytes, not necessarily UTF-8: match them raw. Compiled once
+   * here; the process only runs it. */
+  g_clear_pointer (&opts->ready_regex, g_regex_unref);
+  opts->ready_regex = g_regex_new (pattern, G_REGEX_RAW | G_REGEX_OPTIMIZE, 0, &regex_error);
+  if (opts->ready_regex == NULL)
+    {
+      g_set_error (error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS,
+                   _("Option “%s”: “%s” is not a valid regular expression: %s"),
+                   key, pattern, regex_error->message);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+parse_start_timeout (PmOptions  *opts,
+                     const char *key,
+                     GVariant   *value,
+                     GError    **error)
+{
+  guint32 ms = g_variant_get_uint32 (value);
+
+  if (ms == 0)
+    return invalid (error, key, _("must be at least 1 ms"));
+  if (ms > PM_MAX_START_TIMEOUT)
+    return invalid (error, key, _("must be at most 3600000 ms"));
+  opts->start_timeout = ms;
+  return TRUE;
+}
+
+static gboolean
+parse_watchdog_timeout (PmOptions  *opts,
+                        const char *key,
+                        GVariant   *value,
+                        GError    **error)
+{
+  guint32 ms = g_variant_get_uint32 (value);
+
+  if (ms > PM_MAX_WATCHDOG_TIMEOUT)
+    return invalid (error, key, _("must be at most 3600000 ms"));
+  opts->watchdog_timeout = ms;
+  return TRUE;
+}
+
 #define BOOL_PARSER(fn, field)                         \
   static gboolean                                      \
   fn (PmOptions  *opts,                                \
@@ -281,7 +360,31 @@ static const struct
   { "interpreter",    "s",     parse_interpreter },
   { "stopWithCaller", "b",     parse_stop_with_caller },
   { "replace",        "b",     parse_replace },
+  { "ready",          "s",     parse_ready },
+  { "readyPattern",   "s",     parse_ready_pattern },
+  { "startTimeout",   "u",     parse_start_timeout },
+  { "watchdogTimeout", "u",    parse_watchdog_timeout },
 };
+
+/* The readiness options that only make sense together. */
+static gboolean
+check_readiness (const PmOptions *opts,
+                 GError         **error)
+{
+  if (opts->ready == PM_READY_LINE && opts->ready_regex == NULL)
+    return invalid (error, "readyPattern", _("is required with “ready”: “line”"));
+  if (opts->ready != PM_READY_LINE && opts->ready_regex != NULL)
+    return invalid (error, "readyPattern", _("is only used with “ready”: “line”"));
+  if (opts->ready == PM_READY_MESSAGE &&
+      pm_program_kind_for (opts->script) != PM_PROGRAM_NODE)
+    return invalid (error, "ready",
+                    _("“message” needs a node script (.js, .mjs or .cjs) with an IPC channel"));
+  if (opts->watchdog_timeout != 0 &&
+      opts->ready != PM_READY_NOTIFY && opts->ready != PM_READY_MESSAGE)
+    return invalid (error, "watchdogTimeout",
+                    _("needs “ready”: “notify” or “message” (the child pings that way)"));
+  return TRUE;
+}
 
 static PmOptions *
 pm_options_new_default (void)
@@ -297,6 +400,7 @@ pm_options_new_default (void)
                        G_N_ELEMENTS (default_restart_at));
   opts->restart_ok = PM_DEFAULT_RESTART_OK;
   opts->stop_timeout = PM_DEFAULT_STOP_TIMEOUT;
+  opts->start_timeout = PM_DEFAULT_START_TIMEOUT;
   return opts;
 }
 
@@ -378,6 +482,9 @@ pm_options_parse (GVariant *asv,
       return NULL;
     }
 
+  if (!check_readiness (opts, error))
+    return NULL;
+
   return g_steal_pointer (&opts);
 }
 
@@ -394,6 +501,7 @@ pm_options_copy (const PmOptions *self)
   copy->env = g_strdupv (self->env);
   copy->restart_at = g_array_copy (self->restart_at);
   copy->interpreter = g_strdup (self->interpreter);
+  copy->ready_regex = self->ready_regex ? g_regex_ref (self->ready_regex) : NULL;
   return copy;
 }
 
@@ -410,6 +518,7 @@ pm_options_free (PmOptions *self)
   g_strfreev (self->env);
   g_array_unref (self->restart_at);
   g_free (self->interpreter);
+  g_clear_pointer (&self->ready_regex, g_regex_unref);
   g_free (self);
 }
 
@@ -442,4 +551,13 @@ pm_restart_policy_to_string (PmRestartPolicy policy)
     default:
       g_assert_not_reached ();
     }
+}
+
+const char *
+pm_ready_mode_to_string (PmReadyMode mode)
+{
+  static const char * const names[] = { "spawn", "notify", "message", "line" };
+
+  g_return_val_if_fail (mode < G_N_ELEMENTS (names), "spawn");
+  return names[mode];
 }

@@ -18,9 +18,13 @@ G_BEGIN_DECLS
 #define PM_MAX_NAME         256
 #define PM_MAX_RESTART_AT   1000
 #define PM_MAX_STOP_TIMEOUT 3600000         /* ms: one hour per stop phase */
+#define PM_MAX_START_TIMEOUT 3600000        /* ms: one hour to become ready */
+#define PM_MAX_WATCHDOG_TIMEOUT 3600000     /* ms */
+#define PM_MAX_READY_PATTERN 4096
 
 #define PM_DEFAULT_STOP_TIMEOUT 200
 #define PM_DEFAULT_RESTART_OK   1800000
+#define PM_DEFAULT_START_TIMEOUT 30000
 
 typedef enum
 {
@@ -28,6 +32,15 @@ typedef enum
   PM_RESTART_ON_FAILURE,
   PM_RESTART_NEVER,
 } PmRestartPolicy;
+
+/* What makes a started child "ready". */
+typedef enum
+{
+  PM_READY_SPAWN,     /* exec'd: at once */
+  PM_READY_NOTIFY,    /* READY=1 on the sd_notify socket */
+  PM_READY_MESSAGE,   /* 'ready' / {ready:true} on the node IPC channel */
+  PM_READY_LINE,      /* an output line matches readyPattern */
+} PmReadyMode;
 
 typedef enum
 {
@@ -55,6 +68,10 @@ typedef struct
   char            *interpreter;   /* NULL: by extension */
   gboolean         stop_with_caller;
   gboolean         replace;
+  PmReadyMode      ready;
+  GRegex          *ready_regex;   /* readyPattern, compiled; NULL unless given */
+  guint32          start_timeout; /* ms */
+  guint32          watchdog_timeout; /* ms, 0: none */
 } PmOptions;
 
 PmOptions    *pm_options_parse        (GVariant        *asv,
@@ -63,6 +80,7 @@ PmOptions    *pm_options_copy         (const PmOptions *self);
 void          pm_options_free         (PmOptions       *self);
 PmProgramKind pm_program_kind_for     (const char      *script);
 const char   *pm_restart_policy_to_string (PmRestartPolicy policy);
+const char   *pm_ready_mode_to_string (PmReadyMode mode);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PmOptions, pm_options_free)
 

@@ -8,6 +8,15 @@
  * An exit nobody asked for goes through the restart policy and the backoff
  * schedule (state backoff, a one-shot timer); an asked-for exit completes
  * the stop waiters, who decide what follows (forget, or spawn again).
+ *
+ * Readiness: a child is "starting" from its spawn until it says it is ready
+ * (sd_notify, node IPC message or an output line, by the ready option),
+ * then "running". One that exits first, or does not make it within
+ * startTimeout (the stop protocol then runs), fails its ready waiters once
+ * its group is gone, and counts as a crash. Once ready, a watchdog (one
+ * GSource per process whose ready time is the deadline; a ping only stores
+ * its time, and the source moves its own deadline when it fires early)
+ * SIGABRTs a child that stops pinging.
  */
 #include "config.h"
 
@@ -15,6 +24,7 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -25,7 +35,9 @@
 #include "pm-error.h"
 #include "pm-log.h"
 #include "pm-names.h"
+#include "pm-notify.h"
 #include "pm-process.h"
+#include "pm-ready.h"
 #include "pm-reaper.h"
 #include "pm-spawn.h"
 #include "pm-state.h"
@@ -65,16 +77,36 @@ struct _PmProcess
   guint                 restart_timer;
   gboolean              restart_due; /* timer fired while the group was not gone */
   gboolean              removing;
+
+  /* Readiness */
+  gboolean              announced;   /* exported: Started/Ready may be emitted */
+  gboolean              initial;     /* Start's child, Start not answered yet */
+  gboolean              ready;       /* the current child is ready */
+  gint64                ready_at;    /* monotonic µs: restartOk counts from here */
+  guint                 start_timer;
+  gboolean              start_timed_out;
+  GError               *start_error; /* why the last child never got ready */
+  GPtrArray            *ready_waiters; /* of GTask */
+  pid_t                 notify_pgid; /* watched on the notify socket, or 0 */
+  char                 *ipc_line;    /* message mode: the IPC line being read */
+  gsize                 ipc_len;
+  gboolean              ipc_skip;    /* the line is too long: dropped */
+
+  /* Watchdog */
+  GSource              *watchdog;    /* ready time: the deadline; NULL when off */
+  gint64                last_ping;   /* monotonic µs */
+  gboolean              watchdog_fired;
 };
 
 G_DEFINE_FINAL_TYPE (PmProcess, pm_process, PM_DBUS_TYPE_PROCESS_MANAGER_PROCESS_SKELETON)
 
 static void process_gone (PmProcess *self);
+static void become_ready (PmProcess *self);
 
 const char *
 pm_process_state_to_string (PmProcessState state)
 {
-  static const char * const names[] = { "running", "stopping", "backoff", "exited" };
+  static const char * const names[] = { "running", "stopping", "backoff", "exited", "starting" };
 
   g_return_val_if_fail (state < G_N_ELEMENTS (names), "exited");
   return names[state];
@@ -112,6 +144,57 @@ on_lost_lines (guint64  lost,
 
 /* ---- the node IPC channel -------------------------------------------- */
 
+static void
+on_ping (PmProcess *self)
+{
+  /* All a ping costs: the watchdog looks at it when it fires. */
+  self->last_ping = g_get_monotonic_time ();
+}
+
+static void
+on_says (PmProcess *self,
+         guint      says)
+{
+  if (says & PM_READY_SAYS_PING)
+    on_ping (self);
+  if (says & PM_READY_SAYS_READY)
+    become_ready (self);
+}
+
+/* Message mode: cuts what the child sent into lines (node's JSON
+ * serialization is one message a line) and reads each. */
+static void
+ipc_feed (PmProcess  *self,
+          const char *buf,
+          gsize       len)
+{
+  const char *end = buf + len;
+
+  while (buf < end)
+    {
+      const char *nl = memchr (buf, '\n', end - buf);
+      gsize chunk = (nl ? nl : end) - buf;
+
+      if (!self->ipc_skip)
+        {
+          if (self->ipc_len + chunk > PM_READY_MESSAGE_MAX)
+            self->ipc_skip = TRUE;
+          else
+            {
+              memcpy (self->ipc_line + self->ipc_len, buf, chunk);
+              self->ipc_len += chunk;
+            }
+        }
+      if (nl == NULL)
+        break;
+      if (!self->ipc_skip)
+        on_says (self, pm_ready_parse_message (self->ipc_line, self->ipc_len));
+      self->ipc_len = 0;
+      self->ipc_skip = FALSE;
+      buf = nl + 1;
+    }
+}
+
 static gboolean
 on_ipc_readable (int          fd,
                  GIOCondition condition,
@@ -121,10 +204,11 @@ on_ipc_readable (int          fd,
   char buf[4096];
   gssize n;
 
-  /* What a child sends is read and dropped, so that a chatty child never
-   * blocks on a full channel. */
+  /* What a child sends is read (and dropped unless it is a readiness
+   * message), so that a chatty child never blocks on a full channel. */
   while ((n = recv (fd, buf, sizeof buf, MSG_DONTWAIT)) > 0)
-    ;
+    if (self->ipc_line != NULL)
+      ipc_feed (self, buf, n);
   if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
     {
       self->ipc_source = 0;
@@ -174,7 +258,6 @@ begin_stop (PmProcess *self)
 {
   const char *name = self->opts->name;
 
-  self->stop_requested = TRUE;
   if (self->pid == 0 || self->stop_phase != 0)
     return;
 
@@ -199,6 +282,203 @@ complete_waiters (PmProcess *self)
   self->waiters = g_ptr_array_new_with_free_func (g_object_unref);
   for (guint i = 0; i < waiters->len; i++)
     g_task_return_boolean (g_ptr_array_index (waiters, i), TRUE);
+}
+
+/* ---- readiness and the watchdog --------------------------------------- */
+
+static GPtrArray *
+steal_ready_waiters (PmProcess *self)
+{
+  GPtrArray *waiters = g_steal_pointer (&self->ready_waiters);
+
+  self->ready_waiters = g_ptr_array_new_with_free_func (g_object_unref);
+  return waiters;
+}
+
+static void
+return_ready_waiters (GPtrArray    *waiters,
+                      const GError *error)
+{
+  for (guint i = 0; i < waiters->len; i++)
+    {
+      GTask *task = g_ptr_array_index (waiters, i);
+
+      if (error != NULL)
+        g_task_return_error (task, g_error_copy (error));
+      else
+        g_task_return_boolean (task, TRUE);
+    }
+}
+
+static void
+complete_ready_waiters (PmProcess    *self,
+                        const GError *error)
+{
+  g_autoptr(GPtrArray) waiters = steal_ready_waiters (self);
+
+  return_ready_waiters (waiters, error);
+}
+
+static gboolean
+watchdog_dispatch (GSource    *source,
+                   GSourceFunc callback,
+                   gpointer    user_data)
+{
+  return callback (user_data);
+}
+
+/* A source with nothing but a ready time: moving the deadline is one store. */
+static GSourceFuncs watchdog_funcs = { NULL, NULL, watchdog_dispatch, NULL, NULL, NULL };
+
+static void
+watchdog_disarm (PmProcess *self)
+{
+  if (self->watchdog == NULL)
+    return;
+  g_source_destroy (self->watchdog);
+  g_clear_pointer (&self->watchdog, g_source_unref);
+}
+
+static void
+watchdog_expired (PmProcess *self)
+{
+  watchdog_disarm (self);
+  if (self->pid == 0 || self->stop_phase != 0)
+    return;
+
+  g_message ("Process %u (pid %d): no watchdog ping for %u ms: SIGABRT to its group",
+             self->id, (int) self->pid, self->opts->watchdog_timeout);
+  self->watchdog_fired = TRUE;
+  set_state (self, PM_PROCESS_STOPPING);
+  pm_dbus_process_manager_emit_stopping (self->signals, self->id, self->opts->name, self->pid);
+  kill (-self->pid, SIGABRT);
+  /* Then SIGKILL, as in the last phase of the stop protocol. */
+  self->stop_phase = 2;
+  self->stop_timer = g_timeout_add (self->opts->stop_timeout, on_stop_timer, self);
+}
+
+static gboolean
+on_watchdog (gpointer user_data)
+{
+  PmProcess *self = user_data;
+  gint64 deadline = self->last_ping + (gint64) self->opts->watchdog_timeout * 1000;
+
+  if (g_get_monotonic_time () < deadline)
+    {
+      /* Pinged since the source was armed: wait for the new deadline. */
+      g_source_set_ready_time (self->watchdog, deadline);
+      return G_SOURCE_CONTINUE;
+    }
+  watchdog_expired (self);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+watchdog_arm (PmProcess *self)
+{
+  self->watchdog = g_source_new (&watchdog_funcs, sizeof (GSource));
+  g_source_set_name (self->watchdog, "[elife-pm] watchdog");
+  g_source_set_callback (self->watchdog, on_watchdog, self, NULL);
+  g_source_set_ready_time (self->watchdog,
+                           self->last_ping + (gint64) self->opts->watchdog_timeout * 1000);
+  g_source_attach (self->watchdog, NULL);
+}
+
+static void
+become_ready (PmProcess *self)
+{
+  /* Only a live child that is not being stopped gets ready: a message read
+   * after its exit, or during the stop after a timeout, is too late. */
+  if (self->pid == 0 || self->ready || self->stop_phase != 0)
+    return;
+
+  self->ready = TRUE;
+  self->initial = FALSE;
+  self->ready_at = g_get_monotonic_time ();
+  g_clear_handle_id (&self->start_timer, g_source_remove);
+  /* From now on the log path is as fast as without readiness. */
+  if (self->opts->ready == PM_READY_LINE)
+    pm_log_client_set_line_func (self->log, NULL, NULL);
+
+  set_state (self, PM_PROCESS_RUNNING);
+  if (self->announced)
+    pm_dbus_process_manager_emit_ready (self->signals, self->id, self->opts->name,
+                                        (guint) self->pid);
+  g_debug ("Process %u (pid %d) is ready", self->id, (int) self->pid);
+
+  if (self->opts->watchdog_timeout != 0)
+    {
+      self->last_ping = self->ready_at;
+      watchdog_arm (self);
+    }
+  complete_ready_waiters (self, NULL);
+}
+
+static gboolean
+on_start_timeout (gpointer user_data)
+{
+  PmProcess *self = user_data;
+
+  self->start_timer = 0;
+  if (self->pid == 0 || self->ready || self->stop_phase != 0)
+    return G_SOURCE_REMOVE;
+
+  g_debug ("Process %u (pid %d) not ready within %u ms: stopping it",
+           self->id, (int) self->pid, self->opts->start_timeout);
+  self->start_timed_out = TRUE;
+  begin_stop (self);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_notify (guint       says,
+           const char *status,
+           gsize       status_len,
+           gpointer    user_data)
+{
+  PmProcess *self = user_data;
+
+  if (says & PM_READY_SAYS_STATUS)
+    {
+      /* A D-Bus string must be UTF-8; the child's bytes may not be. */
+      g_autofree char *text = g_utf8_make_valid (status, status_len);
+
+      pm_dbus_process_manager_process_set_status_text (iface (self), text);
+    }
+  on_says (self, says);
+}
+
+static void
+on_output_line (const guint8 *line,
+                gsize         len,
+                gpointer      user_data)
+{
+  PmProcess *self = user_data;
+
+  if (pm_ready_line_matches (self->opts->ready_regex, line, len))
+    become_ready (self);
+}
+
+/* Why a child that exited before it was ready did not make it. */
+static GError *
+start_error_new (PmProcess *self,
+                 int        exit_code,
+                 int        term_signal)
+{
+  if (self->stop_requested)
+    return g_error_new (PM_ERROR, PM_ERROR_START_FAILED,
+                        _("Process %u was stopped before it was ready"), self->id);
+  if (self->start_timed_out)
+    return g_error_new (PM_ERROR, PM_ERROR_START_TIMEOUT,
+                        _("Process %u was not ready within %u ms (startTimeout) and was stopped"),
+                        self->id, self->opts->start_timeout);
+  if (term_signal != 0)
+    return g_error_new (PM_ERROR, PM_ERROR_START_FAILED,
+                        _("Process %u was killed by signal %d (%s) before it was ready"),
+                        self->id, term_signal, g_strsignal (term_signal));
+  return g_error_new (PM_ERROR, PM_ERROR_START_FAILED,
+                      _("Process %u exited with code %d before it was ready"),
+                      self->id, exit_code);
 }
 
 /* ---- exits, groups and restarts -------------------------------------- */
@@ -277,12 +557,22 @@ on_child_exit (pid_t    pid,
 {
   PmProcess *self = user_data;
   PmDBusProcessManagerProcess *i = iface (self);
-  guint64 uptime_ms = (g_get_monotonic_time () - self->started_at) / 1000;
+  gboolean was_ready = self->ready;
+  /* restartOk counts how long it served, not how long it took to start. */
+  guint64 uptime_ms = was_ready ? (g_get_monotonic_time () - self->ready_at) / 1000 : 0;
 
   g_debug ("Process %u (pid %d) exited: code %d, signal %d",
            self->id, (int) pid, exit_code, term_signal);
 
   g_clear_handle_id (&self->stop_timer, g_source_remove);
+  g_clear_handle_id (&self->start_timer, g_source_remove);
+  watchdog_disarm (self);
+  /* What is still in the pipes cannot make an exited child ready. */
+  pm_log_client_set_line_func (self->log, NULL, NULL);
+  self->ready = FALSE;
+  g_clear_error (&self->start_error);
+  if (!was_ready)
+    self->start_error = start_error_new (self, exit_code, term_signal);
   self->stop_phase = 0;
   set_pid (self, 0);
   pm_dbus_process_manager_process_set_exit_code (i, exit_code);
@@ -294,8 +584,14 @@ on_child_exit (pid_t    pid,
    * rest of the group (already sent SIGKILL by the reaper) to be gone. */
   if (!self->stop_requested && !self->removing)
     {
-      if (!pm_restart_policy_wants (self->opts->restart, exit_code, term_signal) ||
-          !schedule_restart (self, uptime_ms))
+      /* Not getting ready and hanging are failures whatever the exit
+       * status; a first start that fails is reported, not retried. */
+      gboolean crashed = !was_ready || self->watchdog_fired;
+      gboolean wants = crashed
+        ? self->opts->restart != PM_RESTART_NEVER
+        : pm_restart_policy_wants (self->opts->restart, exit_code, term_signal);
+
+      if (self->initial || !wants || !schedule_restart (self, uptime_ms))
         set_state (self, PM_PROCESS_EXITED);
     }
 
@@ -307,12 +603,20 @@ on_child_exit (pid_t    pid,
 static void
 process_gone (PmProcess *self)
 {
+  g_autoptr(GError) start_error = g_steal_pointer (&self->start_error);
+  g_autoptr(GPtrArray) failed = start_error ? steal_ready_waiters (self) : NULL;
+
   pm_state_remove (self->pgid);
   self->pgid = 0;
   self->gone = TRUE;
   ipc_close (self);
+  g_clear_pointer (&self->ipc_line, g_free);
+  if (self->notify_pgid != 0)
+    pm_notify_unwatch (self->notify_pgid);
+  self->notify_pgid = 0;
   /* Everything the child wrote is logged before anyone hears it is gone. */
   pm_log_client_detach (self->log);
+
 
   if (self->stop_requested)
     {
@@ -322,6 +626,12 @@ process_gone (PmProcess *self)
     }
   else if (self->restart_due)
     do_auto_restart (self);
+
+  /* Nothing of a child that never got ready runs when its waiters hear,
+   * and a Stop that made it fail has forgotten it by then. Waiters for a
+   * child spawned meanwhile (by a Restart) are not these. */
+  if (failed != NULL)
+    return_ready_waiters (failed, start_error);
 }
 
 gboolean
@@ -329,17 +639,42 @@ pm_process_spawn (PmProcess *self,
                   GError   **error)
 {
   PmSpawned child;
+  PmReadyMode mode = self->opts->ready;
 
   g_return_val_if_fail (self->gone, FALSE);
 
+  if (mode == PM_READY_NOTIFY && pm_notify_open (error) == NULL)
+    return FALSE;
   if (!pm_spawn (self->opts, self->creds, self->program, self->id, &child, error))
     return FALSE;
 
   self->gone = FALSE;
   self->started_at = g_get_monotonic_time ();
+  self->ready = FALSE;
+  self->start_timed_out = FALSE;
+  self->watchdog_fired = FALSE;
+  g_clear_error (&self->start_error);
+  pm_dbus_process_manager_process_set_status_text (iface (self), "");
+
   self->ipc_fd = child.ipc_fd;
   if (self->ipc_fd >= 0)
-    self->ipc_source = g_unix_fd_add (self->ipc_fd, G_IO_IN, on_ipc_readable, self);
+    {
+      if (mode == PM_READY_MESSAGE)
+        {
+          self->ipc_line = g_malloc (PM_READY_MESSAGE_MAX);
+          self->ipc_len = 0;
+          self->ipc_skip = FALSE;
+        }
+      self->ipc_source = g_unix_fd_add (self->ipc_fd, G_IO_IN, on_ipc_readable, self);
+    }
+  if (mode == PM_READY_NOTIFY)
+    {
+      /* The child leads its group: the group's id is its pid. */
+      self->notify_pgid = child.pid;
+      pm_notify_watch (child.pid, on_notify, self);
+    }
+  if (mode == PM_READY_LINE)
+    pm_log_client_set_line_func (self->log, on_output_line, self);
   pm_log_client_attach (self->log, child.stdout_fd, child.stderr_fd);
 
   pm_state_add (child.pid);
@@ -347,11 +682,60 @@ pm_process_spawn (PmProcess *self,
   pm_reaper_watch (child.pid, on_child_exit, g_object_ref (self));
 
   set_pid (self, child.pid);
-  set_state (self, PM_PROCESS_RUNNING);
-  pm_dbus_process_manager_emit_started (self->signals, self->id, self->opts->name,
-                                        (guint) child.pid);
+  set_state (self, mode == PM_READY_SPAWN ? PM_PROCESS_RUNNING : PM_PROCESS_STARTING);
+  if (self->announced)
+    pm_dbus_process_manager_emit_started (self->signals, self->id, self->opts->name,
+                                          (guint) child.pid);
   g_debug ("Process %u started: pid %d", self->id, (int) child.pid);
+
+  if (mode == PM_READY_SPAWN)
+    become_ready (self);
+  else
+    self->start_timer = g_timeout_add (self->opts->start_timeout, on_start_timeout, self);
   return TRUE;
+}
+
+void
+pm_process_announce (PmProcess *self)
+{
+  g_return_if_fail (!self->announced);
+
+  self->announced = TRUE;
+  if (self->pid == 0)
+    return;
+  pm_dbus_process_manager_emit_started (self->signals, self->id, self->opts->name,
+                                        (guint) self->pid);
+  if (self->ready)
+    pm_dbus_process_manager_emit_ready (self->signals, self->id, self->opts->name,
+                                        (guint) self->pid);
+}
+
+void
+pm_process_wait_ready_async (PmProcess          *self,
+                             GAsyncReadyCallback callback,
+                             gpointer            user_data)
+{
+  g_autoptr(GTask) task = g_task_new (self, NULL, callback, user_data);
+
+  g_task_set_source_tag (task, pm_process_wait_ready_async);
+  if (self->ready)
+    g_task_return_boolean (task, TRUE);
+  else
+    g_ptr_array_add (self->ready_waiters, g_steal_pointer (&task));
+}
+
+gboolean
+pm_process_wait_ready_finish (PmProcess    *self,
+                              GAsyncResult *result,
+                              GError      **error)
+{
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+gboolean
+pm_process_get_ready (PmProcess *self)
+{
+  return self->ready;
 }
 
 /* ---- stop and restart -------------------------------------------------- */
@@ -379,6 +763,7 @@ pm_process_stop_async (PmProcess          *self,
     }
 
   g_ptr_array_add (self->waiters, g_steal_pointer (&task));
+  self->stop_requested = TRUE;
   begin_stop (self);
 }
 
@@ -388,6 +773,20 @@ pm_process_stop_finish (PmProcess    *self,
                         GError      **error)
 {
   return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+static void
+on_restart_ready (GObject      *source,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  GError *error = NULL;
+
+  if (!pm_process_wait_ready_finish (PM_PROCESS (source), result, &error))
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
 }
 
 static void
@@ -406,21 +805,19 @@ on_restart_stopped (GObject      *source,
       return;
     }
 
-  /* Another restart may have started it already. */
-  if (!self->gone)
+  /* Another restart may have started it already: then its readiness is
+   * what this one waits for too. */
+  if (self->gone)
     {
-      g_task_return_boolean (task, TRUE);
-      return;
+      pm_backoff_reset (&self->backoff);
+      if (!pm_process_spawn (self, &error))
+        {
+          set_state (self, PM_PROCESS_EXITED);
+          g_task_return_error (task, error);
+          return;
+        }
     }
-
-  pm_backoff_reset (&self->backoff);
-  if (!pm_process_spawn (self, &error))
-    {
-      set_state (self, PM_PROCESS_EXITED);
-      g_task_return_error (task, error);
-      return;
-    }
-  g_task_return_boolean (task, TRUE);
+  pm_process_wait_ready_async (self, on_restart_ready, g_steal_pointer (&task));
 }
 
 void
@@ -431,6 +828,14 @@ pm_process_restart_async (PmProcess          *self,
   GTask *task = g_task_new (self, NULL, callback, user_data);
 
   g_task_set_source_tag (task, pm_process_restart_async);
+  /* Stopping it would make its Start fail and the process be forgotten. */
+  if (self->initial)
+    {
+      g_task_return_new_error (task, PM_ERROR, PM_ERROR_FAILED,
+                               _("Process %u is still starting"), self->id);
+      g_object_unref (task);
+      return;
+    }
   pm_process_stop_async (self, on_restart_stopped, task);
 }
 
@@ -537,7 +942,10 @@ pm_process_new (guint                 id,
   pm_dbus_process_manager_process_set_cwd (i, self->program->cwd);
   pm_dbus_process_manager_process_set_log (i, log_path ? log_path : "");
   pm_dbus_process_manager_process_set_user (i, uid);
+  pm_dbus_process_manager_process_set_status_text (i, "");
   set_state (self, PM_PROCESS_EXITED);
+  /* Until its Start has answered (ready, or failed and forgotten). */
+  self->initial = TRUE;
   return g_steal_pointer (&self);
 }
 
@@ -548,7 +956,13 @@ pm_process_dispose (GObject *object)
 
   g_clear_handle_id (&self->stop_timer, g_source_remove);
   g_clear_handle_id (&self->restart_timer, g_source_remove);
+  g_clear_handle_id (&self->start_timer, g_source_remove);
+  watchdog_disarm (self);
+  if (self->notify_pgid != 0)
+    pm_notify_unwatch (self->notify_pgid);
+  self->notify_pgid = 0;
   ipc_close (self);
+  g_clear_pointer (&self->ipc_line, g_free);
   g_clear_pointer (&self->log, pm_log_client_free);
 
   G_OBJECT_CLASS (pm_process_parent_class)->dispose (object);
@@ -560,6 +974,8 @@ pm_process_finalize (GObject *object)
   PmProcess *self = PM_PROCESS (object);
 
   g_ptr_array_unref (self->waiters);
+  g_ptr_array_unref (self->ready_waiters);
+  g_clear_error (&self->start_error);
   pm_options_free (self->opts);
   g_free (self->object_path);
   pm_script_free (self->program);
@@ -584,4 +1000,5 @@ pm_process_init (PmProcess *self)
   self->gone = TRUE;
   self->state = PM_PROCESS_EXITED;
   self->waiters = g_ptr_array_new_with_free_func (g_object_unref);
+  self->ready_waiters = g_ptr_array_new_with_free_func (g_object_unref);
 }

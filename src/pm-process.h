@@ -24,6 +24,7 @@ typedef enum
   PM_PROCESS_STOPPING,
   PM_PROCESS_BACKOFF,
   PM_PROCESS_EXITED,
+  PM_PROCESS_STARTING,   /* spawned, not ready yet */
 } PmProcessState;
 
 /* Resolves the paths and opens the log (PM_ERROR_LOG_FAILED); spawns
@@ -46,6 +47,10 @@ const char    *pm_process_state_to_string (PmProcessState state);
 /* Spawns the child; PM_ERROR_SPAWN_FAILED when it cannot be. */
 gboolean       pm_process_spawn          (PmProcess *self,
                                           GError   **error);
+/* Once the object is exported: emits the Started (and Ready) of the first
+ * spawn, held back until then so that a client hearing of a child always
+ * finds its object. Later spawns emit them at once. */
+void           pm_process_announce       (PmProcess *self);
 
 /* Runs the stop protocol if the child runs, cancels a pending restart, and
  * completes once the child and its whole group are gone. */
@@ -56,8 +61,22 @@ gboolean       pm_process_stop_finish    (PmProcess    *self,
                                           GAsyncResult *result,
                                           GError      **error);
 
+/* Completes once the current child is ready (at once if it is), or with
+ * PM_ERROR_START_FAILED / PM_ERROR_START_TIMEOUT once a child that never got
+ * ready is gone. */
+void           pm_process_wait_ready_async  (PmProcess          *self,
+                                             GAsyncReadyCallback callback,
+                                             gpointer            user_data);
+gboolean       pm_process_wait_ready_finish (PmProcess    *self,
+                                             GAsyncResult *result,
+                                             GError      **error);
+/* Whether the current child is ready. */
+gboolean       pm_process_get_ready      (PmProcess *self);
+
 /* Stop, then spawn again with the same options (unless the process is being
- * forgotten meanwhile); resets the backoff schedule. */
+ * forgotten meanwhile); resets the backoff schedule. Completes once the new
+ * child is ready (see pm_process_wait_ready_async()); PM_ERROR_FAILED while
+ * the process's first start has not got ready yet. */
 void           pm_process_restart_async  (PmProcess          *self,
                                           GAsyncReadyCallback callback,
                                           gpointer            user_data);

@@ -33,6 +33,7 @@
 #include <glib/gi18n.h>
 
 #include "pm-error.h"
+#include "pm-notify.h"
 #include "pm-reaper.h"
 #include "pm-spawn.h"
 
@@ -40,6 +41,10 @@
 #define NODE_CHANNEL_TARGET_FD 3
 
 G_STATIC_ASSERT (NODE_CHANNEL_TARGET_FD == 3);
+
+/* WATCHDOG_PID's value until the child writes its own pid over it: as long
+ * as any pid. */
+#define WATCHDOG_PID_SLOT "00000000000000000000"
 
 /* The children's stdin, opened once. */
 static int
@@ -187,6 +192,12 @@ build_environment (const PmOptions *opts,
     envp = caller_environment (creds);
   else
     envp = g_get_environ ();
+  /* Were the daemon itself given a notify socket, a child must not talk to
+   * the daemon's supervisor in its name (systemd unsets them the same way);
+   * a child's own readiness options set them below. */
+  envp = g_environ_unsetenv (envp, "NOTIFY_SOCKET");
+  envp = g_environ_unsetenv (envp, "WATCHDOG_USEC");
+  envp = g_environ_unsetenv (envp, "WATCHDOG_PID");
 
   for (char **kv = opts->env; *kv; kv++)
     {
@@ -199,6 +210,19 @@ build_environment (const PmOptions *opts,
   g_snprintf (id_str, sizeof id_str, "%u", id);
   envp = g_environ_setenv (envp, "ELIFE_PM_ID", id_str, TRUE);
   envp = g_environ_setenv (envp, "ELIFE_PM_NAME", opts->name, TRUE);
+
+  if (opts->ready == PM_READY_NOTIFY && pm_notify_address () != NULL)
+    envp = g_environ_setenv (envp, "NOTIFY_SOCKET", pm_notify_address (), TRUE);
+  if (opts->watchdog_timeout != 0)
+    {
+      char usec[32];
+
+      g_snprintf (usec, sizeof usec, "%" G_GUINT64_FORMAT,
+                  (guint64) opts->watchdog_timeout * 1000);
+      envp = g_environ_setenv (envp, "WATCHDOG_USEC", usec, TRUE);
+      if (opts->ready == PM_READY_NOTIFY)
+        envp = g_environ_setenv (envp, "WATCHDOG_PID", WATCHDOG_PID_SLOT, TRUE);
+    }
 
   if (kind == PM_PROGRAM_PYTHON)
     envp = g_environ_setenv (envp, "PYTHONUNBUFFERED", "1", TRUE);
@@ -266,6 +290,7 @@ typedef struct
   int          err_fd;      /* write end of the error pipe */
   pid_t        parent;
   const PmCreds *creds;     /* become this user, or NULL */
+  char        *pid_slot;    /* WATCHDOG_PID's value in envp, or NULL */
 } ChildArgs;
 
 static void
@@ -276,6 +301,23 @@ child_fail (ChildArgs *a)
   while (write (a->err_fd, &errsv, sizeof errsv) < 0 && errno == EINTR)
     ;
   _exit (127);
+}
+
+/* Writes @pid in decimal over @slot (as long as WATCHDOG_PID_SLOT). */
+static void
+write_pid (char *slot,
+           pid_t pid)
+{
+  char digits[sizeof WATCHDOG_PID_SLOT];
+  gsize n = 0;
+  unsigned long v = (unsigned long) pid;
+
+  do
+    digits[n++] = '0' + v % 10;
+  while ((v /= 10) != 0 && n < sizeof digits - 1);
+  for (gsize i = 0; i < n; i++)
+    slot[i] = digits[n - 1 - i];
+  slot[n] = '\0';
 }
 
 /* Runs in a vfork-style child (it shares our memory until it execs): only
@@ -336,6 +378,9 @@ child_main (void *data)
 
   if (chdir (a->cwd) < 0)
     child_fail (a);
+  /* Only the child knows its pid before exec. */
+  if (a->pid_slot != NULL)
+    write_pid (a->pid_slot, getpid ());
 
   sigemptyset (&empty);
   sigprocmask (SIG_SETMASK, &empty, NULL);
@@ -535,6 +580,10 @@ pm_spawn (const PmOptions *opts,
     a.fds[2] = err_pipe[1];
     a.fds[3] = ipc[1];
     a.creds = creds;
+    for (char **kv = envp; *kv != NULL; kv++)
+      if (opts->ready == PM_READY_NOTIFY &&
+          g_str_equal (*kv, "WATCHDOG_PID=" WATCHDOG_PID_SLOT))
+        a.pid_slot = *kv + strlen ("WATCHDOG_PID=");
     pid = clone_child (&a, &errsv);
     if (pid < 0)
       {

@@ -292,6 +292,10 @@ expected_defaults (const char *script)
   e->stop_timeout = 200;
   e->stop_with_caller = FALSE;
   e->replace = FALSE;
+  e->ready = PM_READY_SPAWN;
+  e->ready_regex = NULL;
+  e->start_timeout = 30000;
+  e->watchdog_timeout = 0;
   return e;
 }
 
@@ -339,6 +343,13 @@ assert_options_equal (const PmOptions *got,
   g_assert_cmpstr (got->interpreter, ==, want->interpreter);
   g_assert_cmpint (got->stop_with_caller, ==, want->stop_with_caller);
   g_assert_cmpint (got->replace, ==, want->replace);
+  g_assert_cmpint (got->ready, ==, want->ready);
+  g_assert_true ((got->ready_regex == NULL) == (want->ready_regex == NULL));
+  if (want->ready_regex != NULL)
+    g_assert_cmpstr (g_regex_get_pattern (got->ready_regex), ==,
+                     g_regex_get_pattern (want->ready_regex));
+  g_assert_cmpuint (got->start_timeout, ==, want->start_timeout);
+  g_assert_cmpuint (got->watchdog_timeout, ==, want->watchdog_timeout);
 }
 
 /* Valid options: each key with its right type is accepted and stored */
@@ -457,6 +468,35 @@ expect_argv_half (PmOptions *e)
   e->env = g_strv_builder_end (env);
 }
 
+static void expect_ready_notify (PmOptions *e) { e->ready = PM_READY_NOTIFY; }
+static void expect_ready_message (PmOptions *e) { e->ready = PM_READY_MESSAGE; }
+static void
+expect_ready_message_node (PmOptions *e)
+{
+  e->ready = PM_READY_MESSAGE;
+  e->interpreter = g_strdup ("node");
+}
+static void
+expect_ready_line (PmOptions *e)
+{
+  e->ready = PM_READY_LINE;
+  e->ready_regex = g_regex_new ("^listening on [0-9]+$", 0, 0, NULL);
+}
+static void
+expect_notify_watchdog (PmOptions *e)
+{
+  e->ready = PM_READY_NOTIFY;
+  e->watchdog_timeout = 5000;
+}
+static void
+expect_message_watchdog (PmOptions *e)
+{
+  e->ready = PM_READY_MESSAGE;
+  e->watchdog_timeout = PM_MAX_WATCHDOG_TIMEOUT;
+}
+static void expect_start_timeout_1 (PmOptions *e) { e->start_timeout = 1; }
+static void expect_start_timeout_max (PmOptions *e) { e->start_timeout = PM_MAX_START_TIMEOUT; }
+
 static void
 expect_everything (PmOptions *e)
 {
@@ -478,6 +518,9 @@ expect_everything (PmOptions *e)
   e->interpreter = g_strdup ("/usr/bin/electron");
   e->stop_with_caller = TRUE;
   e->replace = TRUE;
+  e->ready = PM_READY_MESSAGE;
+  e->start_timeout = 2000;
+  e->watchdog_timeout = 1000;
 }
 
 static const char everything[] =
@@ -486,7 +529,11 @@ static const char everything[] =
   " 'clearEnv': <true>, 'restart': <'on-failure'>, 'restartAt': <[uint32 0, 100]>,"
   " 'restartOk': <uint32 5000>, 'stripANSI': <true>, 'timestamps': <true>,"
   " 'stopTimeout': <uint32 1000>, 'interpreter': <'/usr/bin/electron'>,"
-  " 'stopWithCaller': <true>, 'replace': <true>}";
+  " 'stopWithCaller': <true>, 'replace': <true>, 'ready': <'message'>,"
+  " 'startTimeout': <uint32 2000>, 'watchdogTimeout': <uint32 1000>}";
+
+static const char everything_line[] =
+  "{'script': <'run.sh'>, 'ready': <'line'>, 'readyPattern': <'^up$'>}";
 
 #define S "'script': <'app'>, "
 
@@ -536,6 +583,28 @@ static const ValidCase valid_cases[] = {
   { "stopWithCaller/true", "{" S "'stopWithCaller': <true>}", NULL, "app", expect_stop_with_caller },
   { "replace/true", "{" S "'replace': <true>}", NULL, "app", expect_replace },
   { "argv-bytes/half", NULL, build_argv_half, "app", expect_argv_half },
+  { "ready/spawn", "{" S "'ready': <'spawn'>}", NULL, "app", expect_nothing },
+  { "ready/notify", "{" S "'ready': <'notify'>}", NULL, "app", expect_ready_notify },
+  { "ready/message", "{'script': <'app.js'>, 'ready': <'message'>}", NULL, "app.js",
+    expect_ready_message },
+  { "ready/message-mjs-with-interpreter",
+    "{'script': <'app.mjs'>, 'interpreter': <'node'>, 'ready': <'message'>}", NULL, "app.mjs",
+    expect_ready_message_node },
+  { "ready/line", "{" S "'ready': <'line'>, 'readyPattern': <'^listening on [0-9]+$'>}", NULL,
+    "app", expect_ready_line },
+  { "ready/line-pattern-first", "{" S "'readyPattern': <'^listening on [0-9]+$'>, 'ready': <'line'>}",
+    NULL, "app", expect_ready_line },
+  { "watchdogTimeout/notify", "{" S "'ready': <'notify'>, 'watchdogTimeout': <uint32 5000>}",
+    NULL, "app", expect_notify_watchdog },
+  { "watchdogTimeout/message-max",
+    "{'script': <'app.js'>, 'ready': <'message'>, 'watchdogTimeout': <uint32 3600000>}",
+    NULL, "app.js", expect_message_watchdog },
+  { "watchdogTimeout/zero-without-ready", "{" S "'watchdogTimeout': <uint32 0>}", NULL, "app",
+    expect_nothing },
+  { "startTimeout/one", "{" S "'startTimeout': <uint32 1>}", NULL, "app", expect_start_timeout_1 },
+  { "startTimeout/default", "{" S "'startTimeout': <uint32 30000>}", NULL, "app", expect_nothing },
+  { "startTimeout/max", "{" S "'startTimeout': <uint32 3600000>}", NULL, "app",
+    expect_start_timeout_max },
   { "all-keys", everything, NULL, "srv/app.js", expect_everything },
 };
 
@@ -622,6 +691,29 @@ static const InvalidCase invalid_cases[] = {
     "restartAt" },
   { "twice/wrong-type", "{" S "'stopTimeout': <uint32 1>, 'stopTimeout': <'x'>}", NULL,
     "stopTimeout" },
+  { "ready/unknown", "{" S "'ready': <'listen'>}", NULL, "ready" },
+  { "ready/empty", "{" S "'ready': <''>}", NULL, "ready" },
+  { "ready/wrong-case", "{" S "'ready': <'Notify'>}", NULL, "ready" },
+  { "ready/message-not-node", "{" S "'ready': <'message'>}", NULL, "ready" },
+  { "ready/message-python", "{'script': <'app.py'>, 'ready': <'message'>}", NULL, "ready" },
+  { "readyPattern/missing", "{" S "'ready': <'line'>}", NULL, "readyPattern" },
+  { "readyPattern/without-line", "{" S "'ready': <'notify'>, 'readyPattern': <'x'>}", NULL,
+    "readyPattern" },
+  { "readyPattern/alone", "{" S "'readyPattern': <'x'>}", NULL, "readyPattern" },
+  { "readyPattern/bad", "{" S "'ready': <'line'>, 'readyPattern': <'listening (on'>}", NULL,
+    "readyPattern" },
+  { "readyPattern/bad-names-it", "{" S "'ready': <'line'>, 'readyPattern': <'a[z-'>}", NULL,
+    "a[z-" },
+  { "readyPattern/empty", "{" S "'ready': <'line'>, 'readyPattern': <''>}", NULL, "readyPattern" },
+  { "startTimeout/zero", "{" S "'startTimeout': <uint32 0>}", NULL, "startTimeout" },
+  { "startTimeout/too-big", "{" S "'startTimeout': <uint32 3600001>}", NULL, "startTimeout" },
+  { "startTimeout/u32-max", "{" S "'startTimeout': <uint32 4294967295>}", NULL, "startTimeout" },
+  { "watchdogTimeout/too-big", "{" S "'ready': <'notify'>, 'watchdogTimeout': <uint32 3600001>}",
+    NULL, "watchdogTimeout" },
+  { "watchdogTimeout/spawn", "{" S "'watchdogTimeout': <uint32 1000>}", NULL, "watchdogTimeout" },
+  { "watchdogTimeout/line",
+    "{" S "'ready': <'line'>, 'readyPattern': <'x'>, 'watchdogTimeout': <uint32 1000>}", NULL,
+    "watchdogTimeout" },
 };
 
 static void
@@ -692,6 +784,10 @@ static const struct
   { "interpreter", "s" },
   { "stopWithCaller", "b" },
   { "replace", "b" },
+  { "ready", "s" },
+  { "readyPattern", "s" },
+  { "startTimeout", "u" },
+  { "watchdogTimeout", "u" },
 };
 
 /* Near misses first: the type a careless client (or dbus-next guessing from
@@ -830,6 +926,33 @@ test_restart_policy_names (void)
   g_assert_cmpstr (pm_restart_policy_to_string (PM_RESTART_ON_FAILURE), ==, "on-failure");
 }
 
+static void
+test_ready_mode_names (void)
+{
+  static const PmReadyMode modes[] = {
+    PM_READY_SPAWN, PM_READY_NOTIFY, PM_READY_MESSAGE, PM_READY_LINE
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (modes); i++)
+    {
+      const char *name = pm_ready_mode_to_string (modes[i]);
+      g_auto(GVariantBuilder) b = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+      g_autoptr(GVariant) asv = NULL;
+      g_autoptr(GError) error = NULL;
+      g_autoptr(PmOptions) opts = NULL;
+
+      g_variant_builder_add (&b, "{sv}", "script", g_variant_new_string ("app.js"));
+      g_variant_builder_add (&b, "{sv}", "ready", g_variant_new_string (name));
+      if (modes[i] == PM_READY_LINE)
+        g_variant_builder_add (&b, "{sv}", "readyPattern", g_variant_new_string ("up"));
+      asv = g_variant_ref_sink (g_variant_builder_end (&b));
+      opts = pm_options_parse (asv, &error);
+      g_assert_no_error (error);
+      g_assert_cmpint (opts->ready, ==, modes[i]);
+    }
+  g_assert_cmpstr (pm_ready_mode_to_string (PM_READY_LINE), ==, "line");
+}
+
 /* Program kind by extension */
 
 static const struct
@@ -895,6 +1018,8 @@ main (int   argc,
   g_test_add_func ("/options/wrong-type/without-script", test_wrong_type_without_script);
   g_test_add_data_func ("/options/copy/defaults", "{'script': <'app'>}", test_copy);
   g_test_add_data_func ("/options/copy/all-keys", everything, test_copy);
+  g_test_add_data_func ("/options/copy/ready-line", everything_line, test_copy);
+  g_test_add_func ("/options/ready-mode-names", test_ready_mode_names);
   g_test_add_func ("/options/free-null", test_free_null);
   g_test_add_func ("/options/script/absent-with-cwd", test_script_absent_with_cwd);
   g_test_add_func ("/options/restart-policy-names", test_restart_policy_names);
