@@ -16,7 +16,8 @@ const XML = path.join(__dirname, '..', '..', '..', 'introspection', 'org.elife.P
 
 test('the table has every Start key of the daemon, with its type', () => {
   const text = fs.readFileSync(SRC, 'utf8');
-  const table = text.slice(text.indexOf('option_table[] = {'));
+  const start = text.indexOf('option_table[] = {');
+  const table = text.slice(start, text.indexOf('};', start));
   const rows = [...table.matchAll(/\{ "(\w+)",\s*"([^"]+)",/g)].map((m) => [m[1], m[2]]);
   assert.ok(rows.length >= 16, 'found the daemon\'s option table');
   for (const [key, type] of rows) {
