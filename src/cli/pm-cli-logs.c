@@ -1,0 +1,287 @@
+/* pm-cli-logs.c — `elife-pm logs NAME|ID [-n N] [-f]`: the last lines of a
+ * process's log file, only its own ("NAME: " prefixed) in a shared file.
+ *
+ * -f follows the path, not the open file: a GFileMonitor on the path says
+ * when something happens there; the open file is then read to its end,
+ * and if the path now names another inode (ReopenLogs after a rename,
+ * rotation) the new file is opened and read from its start. The previous
+ * file stays open until the next switch and is drained on every event, so
+ * lines the daemon finishes writing there after the switch are not lost.
+ * A file cut shorter (copytruncate) is read again from its start.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <glib/gi18n.h>
+#include <glib/gstdio.h>
+
+#include "pm-cli.h"
+#include "pm-cli-format.h"
+
+typedef struct
+{
+  int      fd;
+  dev_t    dev;
+  ino_t    ino;
+  off_t    pos;        /* read up to here */
+  GString *partial;    /* an unfinished last line */
+} LogFile;
+
+typedef struct
+{
+  char    *path;
+  char    *name;
+  LogFile  current;
+  LogFile  previous;
+} Follow;
+
+static void
+log_file_close (LogFile *lf)
+{
+  if (lf->fd >= 0)
+    close (lf->fd);
+  lf->fd = -1;
+  if (lf->partial)
+    g_string_free (lf->partial, TRUE);
+  lf->partial = NULL;
+}
+
+static void
+emit_line (const char *line,
+           gsize       len,
+           const char *name)
+{
+  if (pm_cli_log_line_is_of (line, len, name))
+    {
+      fwrite (line, 1, len, stdout);
+      fputc ('\n', stdout);
+    }
+}
+
+/* Reads @lf from pos to its end, printing every whole line of @name. */
+static void
+drain (LogFile    *lf,
+       const char *name)
+{
+  char buf[65536];
+  struct stat st;
+  ssize_t n;
+
+  if (lf->fd < 0)
+    return;
+  if (fstat (lf->fd, &st) == 0 && st.st_size < lf->pos)
+    {
+      /* Cut shorter in place: start over. */
+      lf->pos = 0;
+      g_string_truncate (lf->partial, 0);
+    }
+  while ((n = pread (lf->fd, buf, sizeof buf, lf->pos)) > 0)
+    {
+      const char *p = buf, *end = buf + n;
+
+      lf->pos += n;
+      while (p < end)
+        {
+          const char *nl = memchr (p, '\n', end - p);
+
+          if (nl == NULL)
+            {
+              g_string_append_len (lf->partial, p, end - p);
+              break;
+            }
+          if (lf->partial->len > 0)
+            {
+              g_string_append_len (lf->partial, p, nl - p);
+              emit_line (lf->partial->str, lf->partial->len, name);
+              g_string_truncate (lf->partial, 0);
+            }
+          else
+            emit_line (p, nl - p, name);
+          p = nl + 1;
+        }
+    }
+  fflush (stdout);
+}
+
+static gboolean
+log_file_open (LogFile    *lf,
+               const char *path,
+               GError    **error)
+{
+  struct stat st;
+  int fd = g_open (path, O_RDONLY | O_CLOEXEC, 0);
+
+  if (fd < 0 || fstat (fd, &st) != 0)
+    {
+      int saved = errno;
+
+      if (fd >= 0)
+        close (fd);
+      g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved),
+                   _("Cannot open the log file %s: %s"), path, g_strerror (saved));
+      return FALSE;
+    }
+  lf->fd = fd;
+  lf->dev = st.st_dev;
+  lf->ino = st.st_ino;
+  lf->pos = 0;
+  lf->partial = g_string_new (NULL);
+  return TRUE;
+}
+
+/* Prints the last @n lines and leaves pos after the last whole line. */
+static void
+print_tail (LogFile    *lf,
+            const char *name,
+            guint       n)
+{
+  struct stat st;
+  gsize window = 65536;
+
+  if (fstat (lf->fd, &st) != 0)
+    return;
+  for (;;)
+    {
+      off_t start = st.st_size > (off_t) window ? st.st_size - (off_t) window : 0;
+      gsize len = (gsize) (st.st_size - start);
+      g_autofree char *buf = g_malloc (len + 1);
+      g_autoptr(GPtrArray) lines = NULL;
+      ssize_t got = pread (lf->fd, buf, len, start);
+      const char *last_nl;
+
+      if (got < 0)
+        return;
+      len = (gsize) got;
+      lines = pm_cli_last_lines (buf, len, start == 0, name, n);
+      if (lines->len < n && start > 0 && window < G_MAXSIZE / 4)
+        {
+          window *= 4;
+          continue;
+        }
+      for (guint i = 0; i < lines->len; i++)
+        g_print ("%s\n", (char *) g_ptr_array_index (lines, i));
+      last_nl = len ? memrchr (buf, '\n', len) : NULL;
+      lf->pos = last_nl ? start + (last_nl - buf) + 1 : start;
+      fflush (stdout);
+      return;
+    }
+}
+
+static void
+check_path (Follow *f)
+{
+  struct stat st;
+
+  drain (&f->previous, f->name);
+  drain (&f->current, f->name);
+  if (g_stat (f->path, &st) != 0)
+    return;   /* renamed away; the new file is not there yet */
+  if (f->current.fd >= 0 && st.st_dev == f->current.dev && st.st_ino == f->current.ino)
+    return;
+  /* Another file at the path now. */
+  log_file_close (&f->previous);
+  f->previous = f->current;
+  f->current = (LogFile) { .fd = -1 };
+  if (log_file_open (&f->current, f->path, NULL))
+    drain (&f->current, f->name);
+}
+
+static void
+on_changed (GFileMonitor     *monitor,
+            GFile            *file,
+            GFile            *other,
+            GFileMonitorEvent event,
+            gpointer          user_data)
+{
+  check_path (user_data);
+}
+
+int
+pm_cli_logs (PmCli              *cli,
+             const PmCliCommand *command,
+             int                 argc,
+             char              **argv)
+{
+  int lines = 20;
+  gboolean follow = FALSE;
+  const GOptionEntry entries[] = {
+    { "lines", 'n', 0, G_OPTION_ARG_INT, &lines,
+      N_("How many of the last lines to show (default 20)"), N_("N") },
+    { "follow", 'f', 0, G_OPTION_ARG_NONE, &follow,
+      N_("Keep printing new lines, across log rotation, until interrupted"), NULL },
+    G_OPTION_ENTRY_NULL
+  };
+  g_autoptr(GOptionContext) context = pm_cli_context_new (cli, command, entries);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) procs = NULL;
+  g_autoptr(GFile) file = NULL;
+  g_autoptr(GFileMonitor) monitor = NULL;
+  PmDBusProcessManagerProcess *p;
+  Follow f = { .current = { .fd = -1 }, .previous = { .fd = -1 } };
+  const char *log;
+
+  g_option_context_set_description (context,
+      _("In a log file shared by several processes, only the lines of this\n"
+        "one (those starting with its “NAME: ” prefix) are shown; an unnamed\n"
+        "process’s lines have no prefix, so all lines are shown."));
+  if (!pm_cli_parse (context, &argc, &argv))
+    return PM_CLI_EXIT_USAGE;
+  if (argc != 2)
+    return pm_cli_usage_error (context, _("logs takes one NAME or ID"));
+  if (lines < 0)
+    return pm_cli_usage_error (context, _("-n must be 0 or more"));
+  if (!pm_cli_connect (cli, &error) ||
+      (procs = pm_cli_find (cli, argv[1], &error)) == NULL)
+    return pm_cli_fail (error);
+
+  p = g_ptr_array_index (procs, 0);
+  log = pm_dbus_process_manager_process_get_log (p);
+  if (log == NULL || *log == '\0')
+    {
+      g_printerr (_("elife-pm: %s has no log file: its lines go to the daemon’s standard output\n"),
+                  argv[1]);
+      return PM_CLI_EXIT_FAILURE;
+    }
+  f.path = g_strdup (log);
+  f.name = g_strdup (pm_dbus_process_manager_process_get_name (p));
+
+  if (!log_file_open (&f.current, f.path, &error))
+    {
+      g_free (f.path);
+      g_free (f.name);
+      return pm_cli_fail (error);
+    }
+  print_tail (&f.current, f.name, (guint) lines);
+
+  if (follow)
+    {
+      file = g_file_new_for_path (f.path);
+      monitor = g_file_monitor_file (file, G_FILE_MONITOR_WATCH_MOVES, NULL, &error);
+      if (monitor == NULL)
+        {
+          log_file_close (&f.current);
+          g_free (f.path);
+          g_free (f.name);
+          return pm_cli_fail (error);
+        }
+      g_file_monitor_set_rate_limit (monitor, 100);
+      g_signal_connect (monitor, "changed", G_CALLBACK (on_changed), &f);
+      /* Whatever came between the tail and the watch. */
+      check_path (&f);
+      pm_cli_run_until_interrupted (cli);
+      g_signal_handlers_disconnect_by_data (monitor, &f);
+      g_file_monitor_cancel (monitor);
+    }
+
+  log_file_close (&f.current);
+  log_file_close (&f.previous);
+  g_free (f.path);
+  g_free (f.name);
+  return PM_CLI_EXIT_OK;
+}
