@@ -96,19 +96,19 @@ help_command (PmCli              *cli,
               int                 argc,
               char              **argv)
 {
-  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GOptionContext) context = pm_cli_context_new (cli, command, NULL);
+  g_autoptr(GOptionContext) tool = NULL;
   g_autofree char *help = NULL;
   const PmCliCommand *other;
 
+  if (!pm_cli_parse (context, &argc, &argv))
+    return PM_CLI_EXIT_USAGE;
   if (argc > 2)
-    {
-      context = pm_cli_context_new (cli, command, NULL);
-      return pm_cli_usage_error (context, _("help takes at most one command"));
-    }
+    return pm_cli_usage_error (context, _("help takes at most one command"));
   if (argc < 2)
     {
-      context = tool_context (cli);
-      help = g_option_context_get_help (context, FALSE, NULL);
+      tool = tool_context (cli);
+      help = g_option_context_get_help (tool, FALSE, NULL);
       g_print ("%s", help);
       return PM_CLI_EXIT_OK;
     }
@@ -117,8 +117,8 @@ help_command (PmCli              *cli,
     {
       g_autofree char *message = g_strdup_printf (_("Unknown command “%s”"), argv[1]);
 
-      context = tool_context (cli);
-      return pm_cli_usage_error (context, message);
+      tool = tool_context (cli);
+      return pm_cli_usage_error (tool, message);
     }
   {
     /* The command's own help: run it with --help. */

@@ -1,6 +1,6 @@
 /* pm-cli-monitor.c — `elife-pm monitor`: one line per Started, Stopping,
- * Exited and State change, with the time, id, name and pid, until
- * interrupted.
+ * Exited and State change (and a process added or forgotten), with the
+ * time, id, name and pid, until interrupted.
  *
  * Signals come from the manager proxy, state changes from the object
  * manager's process proxies. A header line is printed once both are
@@ -79,6 +79,29 @@ on_properties_changed (GDBusObjectManagerClient *objects,
     }
 }
 
+/* A process appears (Start) with its first state, and goes when it is
+ * forgotten (Stop, StopAll, replace). */
+static void
+on_object (GDBusObjectManager *objects,
+           GDBusObject        *object,
+           gpointer            user_data)
+{
+  g_autoptr(PmDBusProcessManagerProcess) p =
+    pm_dbus_object_get_process_manager_process (PM_DBUS_OBJECT (object));
+  gboolean added = GPOINTER_TO_INT (user_data);
+
+  if (p != NULL)
+    {
+      g_autofree char *event = added
+        ? g_strdup_printf (_("added: %s"), pm_dbus_process_manager_process_get_state (p))
+        : g_strdup (_("removed"));
+
+      emit (pm_dbus_process_manager_process_get_id (p),
+            pm_dbus_process_manager_process_get_name (p),
+            pm_dbus_process_manager_process_get_pid (p), event);
+    }
+}
+
 static void
 on_owner (GObject    *objects,
           GParamSpec *pspec,
@@ -106,7 +129,10 @@ pm_cli_monitor (PmCli              *cli,
   GDBusObjectManager *objects;
 
   g_option_context_set_description (context,
-      _("Each line: time, id, name, pid, event. Ctrl+C ends it."));
+      _("Each line: time, id, name, pid, event. Events: started, stopping,\n"
+        "exited (with the code or signal), state (running, stopping, backoff,\n"
+        "exited), added (a new process) and removed (a process forgotten).\n"
+        "Ctrl+C ends it."));
   if (!pm_cli_parse (context, &argc, &argv))
     return PM_CLI_EXIT_USAGE;
   if (argc > 1)
@@ -125,6 +151,8 @@ pm_cli_monitor (PmCli              *cli,
   g_signal_connect (objects, "interface-proxy-properties-changed",
                     G_CALLBACK (on_properties_changed), cli);
   g_signal_connect (objects, "notify::name-owner", G_CALLBACK (on_owner), cli);
+  g_signal_connect (objects, "object-added", G_CALLBACK (on_object), GINT_TO_POINTER (TRUE));
+  g_signal_connect (objects, "object-removed", G_CALLBACK (on_object), GINT_TO_POINTER (FALSE));
 
   /* TRANSLATORS: the header of `elife-pm monitor`. */
   g_print ("%-12s  %4s  %-16s  %7s  %s\n", _("TIME"), _("ID"), _("NAME"), _("PID"), _("EVENT"));
@@ -133,5 +161,7 @@ pm_cli_monitor (PmCli              *cli,
   pm_cli_run_until_interrupted (cli);
   g_signal_handlers_disconnect_by_data (cli->manager, cli);
   g_signal_handlers_disconnect_by_data (objects, cli);
+  g_signal_handlers_disconnect_by_func (objects, on_object, GINT_TO_POINTER (TRUE));
+  g_signal_handlers_disconnect_by_func (objects, on_object, GINT_TO_POINTER (FALSE));
   return cli->status;
 }
