@@ -1672,6 +1672,83 @@ test_version (PmFixture *f, gconstpointer data)
                    PM_TEST_EXPECTED_VERSION "\n");
 }
 
+/* ---- bash completion ---------------------------------------------------------------- */
+
+/* What the completion offers for @line (the last word being completed),
+ * with this build's elife-pm first on PATH and the fixture's bus. */
+static char *
+complete (PmFixture *f, const char *line)
+{
+  g_autofree char *script = g_test_build_filename (G_TEST_DIST, "..", "data",
+                                                   "elife-pm.bash-completion", NULL);
+  g_autofree char *bindir = g_path_get_dirname (ELIFE_PM_CLI_PATH);
+  g_autofree char *path = g_strdup_printf ("%s:%s", bindir, g_getenv ("PATH"));
+  g_autofree char *cmd = g_strdup_printf (
+      "source '%s'; COMP_LINE='%s'; read -ra COMP_WORDS <<< \"$COMP_LINE\"; "
+      "[[ \"$COMP_LINE\" == *' ' ]] && COMP_WORDS+=(''); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); "
+      "_elife_pm; printf '%%s\\n' \"${COMPREPLY[@]}\" | sort", script, line);
+  g_autoptr(GSubprocessLauncher) l = cli_launcher (f, G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                                      G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_autoptr(GSubprocess) p = NULL;
+  g_autoptr(GError) error = NULL;
+  char *out = NULL;
+
+  g_subprocess_launcher_setenv (l, "PATH", path, TRUE);
+  p = g_subprocess_launcher_spawn (l, &error, "bash", "--norc", "-c", cmd, NULL);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8 (p, NULL, NULL, &out, NULL, &error);
+  g_assert_no_error (error);
+  g_subprocess_wait (p, NULL, NULL);
+  return out;
+}
+
+static void
+test_completion_commands (PmFixture *f, gconstpointer data)
+{
+  g_autofree char *all = complete (f, "elife-pm ");
+  g_autofree char *st = complete (f, "elife-pm st");
+  g_autofree char *bus = complete (f, "elife-pm --sy");
+
+  for (guint i = 0; commands[i]; i++)
+    {
+      g_autofree char *line = g_strdup_printf ("%s\n", commands[i]);
+      assert_contains (all, line);
+    }
+  g_assert_cmpstr (st, ==, "start\nstatus\nstop\nstop-all\n");
+  g_assert_cmpstr (bus, ==, "--system\n");
+}
+
+static void
+test_completion_options (PmFixture *f, gconstpointer data)
+{
+  g_autofree char *start = complete (f, "elife-pm start --restart-");
+  g_autofree char *policy = complete (f, "elife-pm start --restart ");
+  g_autofree char *logs = complete (f, "elife-pm logs --f");
+  g_autofree char *list = complete (f, "elife-pm list --");
+
+  g_assert_cmpstr (start, ==, "--restart-at\n--restart-ok\n");
+  g_assert_cmpstr (policy, ==, "always\nnever\non-failure\n");
+  g_assert_cmpstr (logs, ==, "--follow\n");
+  assert_contains (list, "--json\n");
+  assert_contains (list, "--address\n");
+}
+
+static void
+test_completion_names (PmFixture *f, gconstpointer data)
+{
+  guint32 a = pm_start_ok (f, pm_opts ("{'script': <%s>, 'name': <'alpha'>}", LONG_SCRIPT), NULL);
+  g_autofree char *names = NULL;
+  g_autofree char *want = NULL;
+
+  pm_start_ok (f, pm_opts ("{'script': <%s>, 'name': <'beta'>}", LONG_SCRIPT), NULL);
+  names = complete (f, "elife-pm stop ");
+  want = g_strdup_printf ("%u\n%u\nalpha\nbeta\n", a, a + 1);
+  g_assert_cmpstr (names, ==, want);
+  g_clear_pointer (&names, g_free);
+  names = complete (f, "elife-pm logs al");
+  g_assert_cmpstr (names, ==, "alpha\n");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1726,6 +1803,9 @@ main (int argc, char **argv)
   pm_test_add ("/cli/apply/daemon-refusal-rolls-back", test_apply_daemon_refuses, NULL);
   pm_test_add ("/cli/reopen-logs", test_reopen_logs, NULL);
   pm_test_add ("/cli/version", test_version, NULL);
+  pm_test_add ("/cli/completion/commands", test_completion_commands, NULL);
+  pm_test_add ("/cli/completion/options", test_completion_options, NULL);
+  pm_test_add ("/cli/completion/process-names", test_completion_names, NULL);
 
   return g_test_run ();
 }
