@@ -96,8 +96,12 @@ pm_cli_parse_uint (const char *text,
   if (!g_ascii_string_to_unsigned (text, 10, 0, max, &v, &local))
     {
       if (g_error_matches (local, G_NUMBER_PARSER_ERROR, G_NUMBER_PARSER_ERROR_OUT_OF_BOUNDS))
-        g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                     _("%s: “%s” is larger than %" G_GUINT64_FORMAT), what, text, max);
+        {
+          /* Numbers as strings: a G_GUINT64_FORMAT would hide the string from xgettext. */
+          g_autofree char *max_s = g_strdup_printf ("%" G_GUINT64_FORMAT, max);
+          g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                       _("%s: “%s” is larger than %s"), what, text, max_s);
+        }
       else
         g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
                      _("%s: “%s” is not a number"), what, text);
@@ -270,8 +274,9 @@ key_value (GKeyFile          *kf,
         if (!pm_cli_parse_uint (s, opt->type[0] == 'u' ? G_MAXUINT32 : G_MAXUINT64,
                                 opt->key, &n, &local))
           {
-            g_autofree char *what = g_strdup_printf (_("“%s” is not a number (0 to %" G_GUINT64_FORMAT ")"),
-                                                     s, opt->type[0] == 'u' ? (guint64) G_MAXUINT32 : G_MAXUINT64);
+            g_autofree char *max_s = g_strdup_printf ("%" G_GUINT64_FORMAT,
+                                                      opt->type[0] == 'u' ? (guint64) G_MAXUINT32 : G_MAXUINT64);
+            g_autofree char *what = g_strdup_printf (_("“%s” is not a number (0 to %s)"), s, max_s);
             key_error (error, group, opt->key, what);
             return NULL;
           }

@@ -75,10 +75,13 @@ print_process (PmDBusProcessManagerProcess *p,
       g_autofree char *used = pm_cli_format_duration (s[1]);
       g_autofree char *mem = pm_cli_format_bytes (s[2]);
 
-      v = g_strdup_printf (_("%s of one core (%s, %" G_GUINT64_FORMAT " µs)"), share, used, s[1]);
+      g_autofree char *usec = g_strdup_printf ("%" G_GUINT64_FORMAT, s[1]);
+      g_autofree char *bytes = g_strdup_printf ("%" G_GUINT64_FORMAT, s[2]);
+
+      v = g_strdup_printf (_("%s of one core (%s, %s µs)"), share, used, usec);
       row (_("CPU:"), v);
       g_clear_pointer (&v, g_free);
-      v = g_strdup_printf (_("%s (%" G_GUINT64_FORMAT " bytes resident)"), mem, s[2]);
+      v = g_strdup_printf (_("%s (%s bytes resident)"), mem, bytes);
       row (_("Memory:"), v);
       g_clear_pointer (&v, g_free);
     }
