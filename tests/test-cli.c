@@ -717,6 +717,34 @@ test_start_relative (PmFixture *f, gconstpointer data)
 }
 
 static void
+test_start_cwd_flag (PmFixture *f, gconstpointer data)
+{
+  g_autofree char *sub = pm_tmp_path (f, "work");
+  g_autofree char *dump = pm_tmp_path (f, "env.out");
+  g_autofree char *pwd_file = g_strconcat (dump, ".pwd", NULL);
+  g_autofree char *log_expect = pm_tmp_path (f, "w.log");
+  g_autoptr(CliResult) r = NULL;
+  g_autofree char *cwd = NULL;
+  g_autofree char *log = NULL;
+  g_autofree char *pwd = NULL;
+  g_autofree char *pwd_expect = NULL;
+  guint32 id;
+
+  g_assert_cmpint (g_mkdir (sub, 0755), ==, 0);
+  /* --cwd relative to the shell's directory; so are --log and SCRIPT. */
+  r = CLI (f, "start", "--cwd", "work", "--log", "w.log", pm_data_file ("dump-env.sh"), dump);
+  id = parse_id (r);
+  cwd = pm_get_string (f, id, "Cwd");
+  g_assert_cmpstr (cwd, ==, sub);
+  log = pm_get_string (f, id, "Log");
+  g_assert_cmpstr (log, ==, log_expect);
+  g_assert_true (pm_wait_for_file (pwd_file, PM_TEST_TIMEOUT_MS));
+  pwd = pm_read_file (pwd_file);
+  pwd_expect = g_strconcat (sub, "\n", NULL);
+  g_assert_cmpstr (pwd, ==, pwd_expect);
+}
+
+static void
 test_start_args (PmFixture *f, gconstpointer data)
 {
   g_autofree char *out = pm_tmp_path (f, "args.out");
@@ -1769,6 +1797,7 @@ main (int argc, char **argv)
   pm_test_add ("/cli/bus/unreachable", test_bus_unreachable, NULL);
   pm_test_add ("/cli/start/prints-id", test_start_prints_id, NULL);
   pm_test_add ("/cli/start/relative-paths-from-here", test_start_relative, NULL);
+  pm_test_add ("/cli/start/cwd-flag", test_start_cwd_flag, NULL);
   pm_test_add ("/cli/start/args", test_start_args, NULL);
   pm_test_add ("/cli/start/env-and-clear-env", test_start_env, NULL);
   pm_test_add ("/cli/start/restart-flags", test_start_restart_flags, NULL);
