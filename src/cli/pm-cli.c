@@ -39,8 +39,9 @@ pm_cli_context_new (PmCli              *cli,
                     const PmCliCommand *command,
                     const GOptionEntry *entries)
 {
-  g_autofree char *usage = g_strdup_printf ("%s %s", command->name,
-                                            *command->arguments ? _(command->arguments) : "");
+  g_autofree char *usage = *command->arguments
+    ? g_strdup_printf ("%s %s", command->name, _(command->arguments))
+    : g_strdup (command->name);
   GOptionContext *context = g_option_context_new (usage);
 
   g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
