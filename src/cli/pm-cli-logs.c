@@ -135,42 +135,58 @@ log_file_open (LogFile    *lf,
   return TRUE;
 }
 
-/* Prints the last @n lines and leaves pos after the last whole line. */
+/* Prints the last @n lines and leaves pos after the last whole line.
+ * Reads backwards a chunk at a time, so memory stays at one chunk plus
+ * the lines kept, however big a shared file and however few of its lines
+ * are this process's. */
 static void
 print_tail (LogFile    *lf,
             const char *name,
             guint       n)
 {
+  const gsize chunk = 256 * 1024;
+  g_autoptr(GPtrArray) kept = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GByteArray) buf = g_byte_array_new ();
+  gsize fragment = 0;      /* bytes at buf's end: the start of the line after the chunk */
   struct stat st;
-  gsize window = 65536;
+  off_t end;
 
   if (fstat (lf->fd, &st) != 0)
     return;
-  for (;;)
+  end = st.st_size;
+  lf->pos = end;
+  while (end > 0 && kept->len < n)
     {
-      off_t start = st.st_size > (off_t) window ? st.st_size - (off_t) window : 0;
-      gsize len = (gsize) (st.st_size - start);
-      g_autofree char *buf = g_malloc (len + 1);
+      off_t start = end > (off_t) chunk ? end - (off_t) chunk : 0;
+      gsize len = (gsize) (end - start);
       g_autoptr(GPtrArray) lines = NULL;
-      ssize_t got = pread (lf->fd, buf, len, start);
-      const char *last_nl;
+      ssize_t got;
+      const guint8 *nl;
 
-      if (got < 0)
+      /* buf = [chunk][fragment] */
+      g_byte_array_set_size (buf, len + fragment);
+      memmove (buf->data + len, buf->data, fragment);
+      got = pread (lf->fd, buf->data, len, start);
+      if (got != (ssize_t) len)
         return;
-      len = (gsize) got;
-      lines = pm_cli_last_lines (buf, len, start == 0, name, n);
-      if (lines->len < n && start > 0 && window < G_MAXSIZE / 4)
+      if (end == st.st_size)
         {
-          window *= 4;
-          continue;
+          /* Follow from after the last whole line. */
+          const guint8 *last = memrchr (buf->data, '\n', len);
+          lf->pos = last ? start + (last - buf->data) + 1 : start;
         }
-      for (guint i = 0; i < lines->len; i++)
-        g_print ("%s\n", (char *) g_ptr_array_index (lines, i));
-      last_nl = len ? memrchr (buf, '\n', len) : NULL;
-      lf->pos = last_nl ? start + (last_nl - buf) + 1 : start;
-      fflush (stdout);
-      return;
+      lines = pm_cli_last_lines ((const char *) buf->data, buf->len, start == 0, name, n - kept->len);
+      for (guint i = lines->len; i > 0; i--)
+        g_ptr_array_insert (kept, 0, g_strdup (g_ptr_array_index (lines, i - 1)));
+      /* What is before the chunk's first newline continues earlier. */
+      nl = memchr (buf->data, '\n', len);
+      fragment = nl ? (gsize) (nl - buf->data) + 1 : buf->len;
+      g_byte_array_remove_range (buf, fragment, buf->len - fragment);
+      end = start;
     }
+  for (guint i = 0; i < kept->len; i++)
+    g_print ("%s\n", (char *) g_ptr_array_index (kept, i));
+  fflush (stdout);
 }
 
 static void
