@@ -960,8 +960,10 @@ test_start_newer_options (PmFixture *f, gconstpointer data)
       }
       count_before = pm_list_count (f);
       if (g_str_equal (cases[i].key, "readyPattern"))
-        r = CLI (f, "start", "--ready", "line", "--ready-pattern", "^up", "--restart", "never",
-                 pm_write_script (f, "up.sh", "#!/bin/sh\necho up\nexec sleep 1000\n", 0755));
+        {
+          g_autofree char *up = pm_write_script (f, "up.sh", "#!/bin/sh\necho up\nexec sleep 1000\n", 0755);
+          r = CLI (f, "start", "--ready", "line", "--ready-pattern", "^up", "--restart", "never", up);
+        }
       else
         r = CLI (f, "start", cases[i].flag, cases[i].value, LONG_SCRIPT);
       if (direct_id != 0)
@@ -1313,7 +1315,8 @@ test_logs_big_file (PmFixture *f, gconstpointer data)
   g_autofree char *script = pm_write_script (f, "big.sh",
       "#!/bin/sh\ni=1; while [ $i -le 20000 ]; do echo \"row $i ...............................\"; "
       "i=$((i+1)); done\nexec sleep 1000\n", 0755);
-  g_autoptr(CliResult) few = CLI (f, "start", "--name", "few", "--log", "big.log", counter_script (f), "3");
+  g_autofree char *counter = counter_script (f);
+  g_autoptr(CliResult) few = CLI (f, "start", "--name", "few", "--log", "big.log", counter, "3");
   g_autoptr(CliResult) start = NULL;
   g_autoptr(CliResult) r = NULL;
   g_autoptr(CliResult) rf = NULL;
@@ -1447,7 +1450,8 @@ test_logs_follow_new_inode (PmFixture *f, gconstpointer data)
 {
   g_autofree char *log = pm_tmp_path (f, "n.log");
   g_autofree char *tmp = pm_tmp_path (f, "n.log.new");
-  g_autoptr(CliResult) s = CLI (f, "start", "--name", "ino", "--log", "n.log", counter_script (f), "3");
+  g_autofree char *counter = counter_script (f);
+  g_autoptr(CliResult) s = CLI (f, "start", "--name", "ino", "--log", "n.log", counter, "3");
   CliProc *cp;
   guint at;
 
@@ -1689,7 +1693,8 @@ test_reopen_logs (PmFixture *f, gconstpointer data)
   g_autofree char *log = pm_tmp_path (f, "o.log");
   g_autofree char *old = pm_tmp_path (f, "o.log.1");
   g_autofree char *trigger = pm_tmp_path (f, "go");
-  g_autoptr(CliResult) s = CLI (f, "start", "--name", "o", "--log", "o.log", counter_script (f), "2", trigger);
+  g_autofree char *counter = counter_script (f);
+  g_autoptr(CliResult) s = CLI (f, "start", "--name", "o", "--log", "o.log", counter, "2", trigger);
   g_autoptr(CliResult) r = NULL;
   g_autofree char *text = NULL;
 
