@@ -918,6 +918,29 @@ test_start_stop_with_caller (PmFixture *f, gconstpointer data)
   g_assert_nonnull (pm_wait_for_signal (f, "Exited", (guint32) id, PM_TEST_TIMEOUT_MS));
 }
 
+static void
+test_start_stop_with_caller_returns (PmFixture *f, gconstpointer data)
+{
+  /* elife-pm returns by itself when the process has exited for good... */
+  CliProc *done = CLI_SPAWN (f, "start", "--stop-with-caller", "--restart", "never",
+                             pm_data_file ("exit-with.sh"), "0");
+  CliProc *held = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (!pm_wait_for (proc_exited_cond, done->proc, PM_TEST_TIMEOUT_MS))
+    g_error ("elife-pm start --stop-with-caller did not return after the exit");
+  g_assert_cmpint (cli_proc_interrupt (done), ==, 0);
+
+  /* ...or when someone else stops it. */
+  held = CLI_SPAWN (f, "start", "--stop-with-caller", "--name", "other", LONG_SCRIPT);
+  cli_proc_wait_line (held, 0, "");
+  pm_stop (f, "other", &error);
+  g_assert_no_error (error);
+  if (!pm_wait_for (proc_exited_cond, held->proc, PM_TEST_TIMEOUT_MS))
+    g_error ("elife-pm start --stop-with-caller did not return after a Stop");
+  g_assert_cmpint (cli_proc_interrupt (held), ==, 0);
+}
+
 /* The options of issues 14 and 15 are sent as the daemon's keys: the CLI
  * succeeds exactly when the same Start over D-Bus does, and otherwise says
  * the daemon's message naming the key. */
@@ -1823,6 +1846,7 @@ main (int argc, char **argv)
   pm_test_add ("/cli/start/stop-timeout-and-interpreter", test_start_stop_timeout_and_interpreter, NULL);
   pm_test_add ("/cli/start/replace", test_start_replace, NULL);
   pm_test_add ("/cli/start/stop-with-caller", test_start_stop_with_caller, NULL);
+  pm_test_add ("/cli/start/stop-with-caller-returns", test_start_stop_with_caller_returns, NULL);
   pm_test_add ("/cli/start/readiness-and-rotation-options", test_start_newer_options, NULL);
   pm_test_add ("/cli/stop/by-name-and-id", test_stop_by_name_and_id, NULL);
   pm_test_add ("/cli/stop/several-targets", test_stop_several, NULL);

@@ -165,24 +165,28 @@ build_options (StartFlags *f,
 
 /* --stop-with-caller: elife-pm is the caller, so it stays until
  * interrupted, or until the process has exited for good or is forgotten. */
+typedef struct
+{
+  GMainLoop *loop;
+  char      *path;   /* the process's object */
+} Hold;
+
 static void
 on_state (PmDBusProcessManagerProcess *process,
           GParamSpec                  *pspec,
-          PmCli                       *cli)
+          Hold                        *hold)
 {
   if (g_strcmp0 (pm_dbus_process_manager_process_get_state (process), "exited") == 0)
-    g_main_loop_quit (cli->loop);
+    g_main_loop_quit (hold->loop);
 }
 
 static void
 on_removed (GDBusObjectManager *objects,
             GDBusObject        *object,
-            PmCli              *cli)
+            Hold               *hold)
 {
-  g_autofree char *path = g_strdup_printf (PM_DBUS_PROCESS_PATH_FMT, (guint) cli->status);
-
-  if (g_str_equal (g_dbus_object_get_object_path (object), path))
-    g_main_loop_quit (cli->loop);
+  if (g_str_equal (g_dbus_object_get_object_path (object), hold->path))
+    g_main_loop_quit (hold->loop);
 }
 
 static int
@@ -193,18 +197,21 @@ hold_until_done (PmCli  *cli,
   g_autofree char *target = g_strdup_printf ("%u", id);
   g_autoptr(GPtrArray) found = pm_cli_find (cli, target, &error);
   PmDBusProcessManagerProcess *process;
+  Hold hold;
 
   if (found == NULL)
     return PM_CLI_EXIT_OK;   /* already gone */
   process = g_ptr_array_index (found, 0);
   cli->loop = g_main_loop_new (NULL, FALSE);
-  cli->status = (int) id;
-  g_signal_connect (process, "notify::state", G_CALLBACK (on_state), cli);
-  g_signal_connect (cli->objects, "object-removed", G_CALLBACK (on_removed), cli);
+  hold.loop = cli->loop;
+  hold.path = g_strdup_printf (PM_DBUS_PROCESS_PATH_FMT, (guint) id);
+  g_signal_connect (process, "notify::state", G_CALLBACK (on_state), &hold);
+  g_signal_connect (cli->objects, "object-removed", G_CALLBACK (on_removed), &hold);
   if (g_strcmp0 (pm_dbus_process_manager_process_get_state (process), "exited") != 0)
     pm_cli_run_until_interrupted (cli);
-  g_signal_handlers_disconnect_by_data (process, cli);
-  g_signal_handlers_disconnect_by_data (cli->objects, cli);
+  g_signal_handlers_disconnect_by_data (process, &hold);
+  g_signal_handlers_disconnect_by_data (cli->objects, &hold);
+  g_free (hold.path);
   return PM_CLI_EXIT_OK;
 }
 

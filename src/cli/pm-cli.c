@@ -15,8 +15,8 @@
 const GOptionEntry *
 pm_cli_bus_entries (PmCli *cli)
 {
-  /* Static: GOption keeps pointers to the entries while the context lives;
-   * there is one PmCli per run. */
+  /* Static so that it can be returned (GOption copies the entries, but
+   * their arg_data point into the one PmCli of this run). */
   static GOptionEntry entries[4];
   const GOptionEntry init[] = {
     { "session", 0, 0, G_OPTION_ARG_NONE, &cli->session,
