@@ -970,11 +970,16 @@ test_start_newer_options (PmFixture *f, gconstpointer data)
         value = g_variant_new_uint64 (g_ascii_strtoull (cases[i].value, NULL, 10));
       else
         value = g_variant_new_uint32 ((guint32) g_ascii_strtoull (cases[i].value, NULL, 10));
+      /* With a ready line, both starts run a script that prints it (else
+       * both would wait for startTimeout). */
+      g_autofree char *up = g_str_equal (cases[i].key, "readyPattern")
+        ? pm_write_script (f, "up.sh", "#!/bin/sh\necho up\nexec sleep 1000\n", 0755)
+        : g_strdup (LONG_SCRIPT);
       {
         GVariantBuilder b;
 
         g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
-        g_variant_builder_add (&b, "{sv}", "script", g_variant_new_string (LONG_SCRIPT));
+        g_variant_builder_add (&b, "{sv}", "script", g_variant_new_string (up));
         /* In the order the CLI sends them, so a daemon names the same key. */
         if (g_str_equal (cases[i].key, "readyPattern"))
           g_variant_builder_add (&b, "{sv}", "ready", g_variant_new_string ("line"));
@@ -983,10 +988,7 @@ test_start_newer_options (PmFixture *f, gconstpointer data)
       }
       count_before = pm_list_count (f);
       if (g_str_equal (cases[i].key, "readyPattern"))
-        {
-          g_autofree char *up = pm_write_script (f, "up.sh", "#!/bin/sh\necho up\nexec sleep 1000\n", 0755);
-          r = CLI (f, "start", "--ready", "line", "--ready-pattern", "^up", "--restart", "never", up);
-        }
+        r = CLI (f, "start", "--ready", "line", "--ready-pattern", "^up", "--restart", "never", up);
       else
         r = CLI (f, "start", cases[i].flag, cases[i].value, LONG_SCRIPT);
       if (direct_id != 0)
