@@ -318,6 +318,9 @@ on_child_exit (pid_t    pid,
   set_pid (self, 0);
   pm_dbus_process_manager_process_set_exit_code (i, exit_code);
   pm_dbus_process_manager_process_set_exit_signal (i, term_signal);
+  /* What it wrote is in its log before anyone hears that it exited, even
+   * while the rest of its group goes on writing to the same pipes. */
+  pm_log_client_flush (self->log);
   pm_dbus_process_manager_emit_exited (self->signals, self->id, self->opts->name,
                                        (guint) pid, exit_code, term_signal);
 

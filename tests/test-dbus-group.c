@@ -486,6 +486,37 @@ test_exit_then_stop (PmFixture *f, gconstpointer data)
   g_assert_cmpuint (pm_list_count (f), ==, 0);
 }
 
+/* The main process's last line is in its log when Exited comes, although a
+ * member left in its group still holds the pipe (and the group its time). */
+static void
+test_exit_log_before_exited (PmFixture *f, gconstpointer data)
+{
+  g_autofree gchar *ready = pm_tmp_path (f, "ignorer.pid");
+  g_autofree gchar *log = pm_tmp_path (f, "last.log");
+  g_autofree gchar *script = pm_write_script (
+      f, "last-words.sh",
+      "#!/bin/sh\n"
+      "sh \"$2\" \"$1\" ignore &\n"
+      "until [ -f \"$1\" ]; do sleep 0.02; done\n"
+      "echo 'last words'\n"
+      "exit 0\n", 0755);
+  g_autofree gchar *text = NULL;
+  pid_t member;
+  guint32 id;
+
+  id = pm_start_ok (f, pm_opts ("{'script': <%s>, 'args': <[%s, %s]>, 'log': <%s>,"
+                                " 'stopTimeout': <%u>, 'restartAt': <@au []>}",
+                                script, ready, pm_data_file ("g-member.sh"), log,
+                                (guint32) STOP_MS), NULL);
+  g_assert_nonnull (pm_wait_for_signal (f, "Exited", id, PM_TEST_TIMEOUT_MS));
+  text = pm_read_file (log);
+  member = read_member (f, ready);
+  g_assert_cmpstr (text, ==, "last words\n");
+  /* It was still there: the line did not come with the group's end. */
+  g_assert_true (pm_pid_alive (member));
+  pm_assert_pid_dead (member, STOP_MS + GENEROUS_MS);
+}
+
 /* ---- the daemon going away -------------------------------------------------- */
 
 /* SIGTERM to the daemon: every group gets the same rule — the server behind
@@ -609,6 +640,7 @@ main (int argc, char **argv)
   pm_test_add ("/group/exit/restart-after-group", test_exit_restart_after_group, NULL);
   pm_test_add ("/group/exit/restart-after-backoff", test_exit_restart_after_backoff, NULL);
   pm_test_add ("/group/exit/stop-while-group-drains", test_exit_then_stop, NULL);
+  pm_test_add ("/group/exit/log-before-exited", test_exit_log_before_exited, NULL);
   pm_test_add ("/group/daemon/shutdown", test_daemon_shutdown, NULL);
   pm_test_add ("/group/daemon/replace", test_daemon_replace, NULL);
 
