@@ -2,8 +2,9 @@
  * 18) on the real elife-pmd: a service behind a wrapper `sh` that does not
  * exec, whose members handle or ignore SIGTERM, stopped (the leader leaving on
  * the SIGTERM or on the IPC message), exiting on its own (the restart waits
- * for the whole group and for the backoff delay), and at daemon shutdown and
- * --replace.
+ * for the whole group and for the backoff delay; its last log line is in the
+ * file when Exited comes), at daemon shutdown and --replace, and kill -9 of
+ * the daemon (the watchdog does not wait).
  *
  * Lower bounds are strict: a stop cannot complete before its group is gone,
  * and a member that ignores SIGTERM only goes at the SIGKILL deadline, so the
@@ -16,6 +17,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
 
 /* Signals and replies are timed when dispatched here; timers may fire a
  * little early within a main-loop iteration: slack on lower bounds only. */
@@ -519,6 +521,12 @@ test_exit_log_before_exited (PmFixture *f, gconstpointer data)
 
 /* ---- the daemon going away -------------------------------------------------- */
 
+static gboolean
+daemon_exited_cond (gpointer data)
+{
+  return ((PmFixture *) data)->daemon_exited;
+}
+
 /* SIGTERM to the daemon: every group gets the same rule — the server behind
  * its wrapper finishes, the ignorer goes at its phase's end, a group still
  * draining after an exit of its own is waited for — and nothing is left when
@@ -564,17 +572,37 @@ test_daemon_shutdown (PmFixture *f, gconstpointer data)
   g_assert_cmpint (ms, >=, 2 * STOP_MS - SLACK_MS);
 }
 
+/* kill -9 of the daemon while the rest of a group is being given its time
+ * (its main process has exited on its own): the watchdog kills it at once,
+ * not when its time is up. */
+static void
+test_daemon_killed_during_grace (PmFixture *f, gconstpointer data)
+{
+  g_autofree gchar *dir = pm_tmp_path (f, "exiter");
+  pid_t handler, ignorer;
+  guint32 id;
+
+  id = start_exiter (f, "draining", dir, 60000, "@au []");
+  g_assert_nonnull (pm_wait_for_signal (f, "Exited", id, PM_TEST_TIMEOUT_MS));
+  read_exiter_members (f, dir, &handler, &ignorer);
+  g_assert_true (pm_pid_alive (ignorer));
+
+  g_subprocess_send_signal (f->daemon, SIGKILL);
+  if (!pm_wait_for (daemon_exited_cond, f, PM_TEST_TIMEOUT_MS))
+    g_error ("elife-pmd did not die of SIGKILL");
+  g_assert_true (WIFSIGNALED (f->daemon_wait_status));
+  /* Nothing to stop any more: the teardown is not to expect an exit 0. */
+  g_clear_object (&f->daemon);
+  /* Far sooner than its 60 s. */
+  pm_assert_pid_dead (ignorer, 5000);
+  pm_assert_pid_dead (handler, 5000);
+}
+
 static void
 pdeathsig_term (gpointer data)
 {
   /* If this test dies, the second daemon goes too. */
   prctl (PR_SET_PDEATHSIG, SIGTERM);
-}
-
-static gboolean
-daemon_exited_cond (gpointer data)
-{
-  return ((PmFixture *) data)->daemon_exited;
 }
 
 /* --replace: the replaced daemon stops its children by the same rule before
@@ -642,6 +670,7 @@ main (int argc, char **argv)
   pm_test_add ("/group/exit/stop-while-group-drains", test_exit_then_stop, NULL);
   pm_test_add ("/group/exit/log-before-exited", test_exit_log_before_exited, NULL);
   pm_test_add ("/group/daemon/shutdown", test_daemon_shutdown, NULL);
+  pm_test_add ("/group/daemon/killed-during-grace", test_daemon_killed_during_grace, NULL);
   pm_test_add ("/group/daemon/replace", test_daemon_replace, NULL);
 
   return g_test_run ();
