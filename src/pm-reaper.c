@@ -181,7 +181,9 @@ arm_group_timer (gint64 now)
 
   g_clear_handle_id (&group_timer, g_source_remove);
   group_timer_due = due;
-  /* Rounded up: the timer never fires before a deadline. */
+  /* Rounded up to whole ms. Should it still fire a little early (GLib counts
+   * from the loop's cached time), the deadline is not yet passed and the
+   * timer is armed again for what is left. */
   group_timer = g_timeout_add ((guint) ((due - now + 999) / 1000), on_group_timer, NULL);
 }
 
