@@ -16,6 +16,7 @@
 
 #include <signal.h>
 #include <string.h>
+#include <glib/gstdio.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 
@@ -381,6 +382,35 @@ test_stop_ignorer_after_message (PmFixture *f, gconstpointer data)
   pm_assert_pid_dead (member, 0);
 }
 
+/* Restart behind a wrapper: the new child is spawned only once the old
+ * server has finished its shutdown and is gone. */
+static void
+test_restart_waits_for_member (PmFixture *f, gconstpointer data)
+{
+  g_autofree gchar *ready = pm_tmp_path (f, "server.pid");
+  g_autofree gchar *marker = pm_tmp_path (f, "server.done");
+  g_autoptr(GError) error = NULL;
+  g_autofree gchar *text = NULL;
+  guint32 leader;
+  pid_t member;
+  guint32 id;
+
+  id = start_wrapped_server (f, "again", 500, ready, marker, &leader);
+  member = read_member (f, ready);
+  g_assert_cmpint (g_unlink (ready), ==, 0);
+
+  g_assert_cmpuint (pm_restart (f, "again", &error), ==, 1);
+  g_assert_no_error (error);
+  g_assert_nonnull (pm_wait_for_nth_signal (f, "Started", id, 2, PM_TEST_TIMEOUT_MS));
+  /* By the time it is told, the old server had finished and was gone. */
+  text = pm_read_file (marker);
+  g_assert_cmpstr (text, ==, "done\n");
+  g_assert_false (pm_pid_alive (member));
+  g_assert_false (pm_pid_alive ((pid_t) leader));
+  read_member (f, ready);   /* the new server runs */
+  g_assert_cmpuint (pm_stop (f, "again", NULL), ==, 1);
+}
+
 /* ---- exits of its own ----------------------------------------------------------- */
 
 /* A main process exits on its own: its TERM-handling member finishes, the
@@ -665,6 +695,7 @@ main (int argc, char **argv)
   pm_test_add ("/group/stop/ignorer-killed-at-phase-end", test_stop_ignorer_killed_at_phase_end,
                NULL);
   pm_test_add ("/group/stop/ignorer-after-message", test_stop_ignorer_after_message, NULL);
+  pm_test_add ("/group/stop/restart-waits-for-member", test_restart_waits_for_member, NULL);
   pm_test_add ("/group/exit/restart-after-group", test_exit_restart_after_group, NULL);
   pm_test_add ("/group/exit/restart-after-backoff", test_exit_restart_after_backoff, NULL);
   pm_test_add ("/group/exit/stop-while-group-drains", test_exit_then_stop, NULL);
