@@ -325,10 +325,19 @@ test_stop_ignorer_killed_at_phase_end (PmFixture *f, gconstpointer data)
 
   t0 = g_get_monotonic_time ();
   call = begin_stop (f, "stubborn");
-  last_alive = watch_until_dead (member, 2 * STOP_MS + GENEROUS_MS);
-  exited = pm_wait_for_signal (f, "Exited", id, PM_TEST_TIMEOUT_MS);
+  exited = pm_wait_for_signal (f, "Exited", id, 2 * STOP_MS + GENEROUS_MS);
   g_assert_nonnull (exited);
   g_assert_cmpint (exited->term_signal, ==, SIGTERM);   /* the leader left on the SIGTERM */
+  /* The member ignores SIGTERM: still alive, the stop still under way. */
+  if (pm_pid_alive (member))
+    {
+      g_autofree gchar *state = pm_get_string (f, id, "State");
+
+      if (pm_pid_alive (member))
+        g_assert_cmpstr (state, ==, "stopping");
+      g_assert_cmpuint (pm_get_uint (f, id, "Pid"), ==, 0);
+    }
+  last_alive = watch_until_dead (member, 2 * STOP_MS + GENEROUS_MS);
   g_assert_true (pm_wait_for (call_done_cond, call, PM_TEST_TIMEOUT_MS));
   reply_time = pm_call_reply_time (call);
   end_stop (call, 1);
