@@ -558,6 +558,55 @@ test_exit_log_before_exited (PmFixture *f, gconstpointer data)
   pm_assert_pid_dead (member, STOP_MS + GENEROUS_MS);
 }
 
+/* voluntary_ctxt_switches of the daemon's main thread (/proc/PID/status):
+ * how often its main loop woke up. */
+static guint64
+main_thread_wakeups (pid_t pid)
+{
+  g_autofree gchar *path = g_strdup_printf ("/proc/%d/status", (int) pid);
+  g_autofree gchar *text = NULL;
+  const char *p;
+
+  g_assert_true (g_file_get_contents (path, &text, NULL, NULL));
+  p = strstr (text, "\nvoluntary_ctxt_switches:");
+  g_assert_nonnull (p);
+  return g_ascii_strtoull (strchr (p, ':') + 1, NULL, 10);
+}
+
+/* Timers only while a group is given its time: once it is gone, the daemon
+ * sleeps (its main loop does not wake up at all). */
+static void
+test_idle_after_group_gone (PmFixture *f, gconstpointer data)
+{
+  g_autofree gchar *dir = pm_tmp_path (f, "exiter");
+  pid_t handler, ignorer, daemon;
+  guint64 before, woke;
+  guint32 id;
+
+  if (!pm_test_rss_meaningful ())
+    {
+      /* Under valgrind or a sanitizer the tool's own threads and timers
+       * blur what the daemon does. */
+      g_test_skip ("not under a tool");
+      return;
+    }
+
+  daemon = pm_daemon_pid (f);
+  id = start_exiter (f, "once", dir, 300, "@au []");
+  g_assert_nonnull (pm_wait_for_signal (f, "Exited", id, PM_TEST_TIMEOUT_MS));
+  read_exiter_members (f, dir, &handler, &ignorer);
+  pm_assert_pid_dead (ignorer, 300 + GENEROUS_MS);
+  /* Let what follows an exit settle (log buffers are freed 50-100 ms after
+   * the last line). */
+  pm_iterate_for (500);
+
+  before = main_thread_wakeups (daemon);
+  pm_iterate_for (1500);
+  woke = main_thread_wakeups (daemon) - before;
+  g_test_message ("the daemon woke %" G_GUINT64_FORMAT " times in 1.5 s", woke);
+  g_assert_cmpuint (woke, ==, 0);
+}
+
 /* ---- the daemon going away -------------------------------------------------- */
 
 static gboolean
@@ -709,6 +758,7 @@ main (int argc, char **argv)
   pm_test_add ("/group/exit/restart-after-backoff", test_exit_restart_after_backoff, NULL);
   pm_test_add ("/group/exit/stop-while-group-drains", test_exit_then_stop, NULL);
   pm_test_add ("/group/exit/log-before-exited", test_exit_log_before_exited, NULL);
+  pm_test_add ("/group/exit/idle-after-group-gone", test_idle_after_group_gone, NULL);
   pm_test_add ("/group/daemon/shutdown", test_daemon_shutdown, NULL);
   pm_test_add ("/group/daemon/killed-during-grace", test_daemon_killed_during_grace, NULL);
   pm_test_add ("/group/daemon/replace", test_daemon_replace, NULL);
