@@ -1404,3 +1404,27 @@ pm_log_client_detach (PmLogClient *self)
     }
 }
 
+void
+pm_log_client_flush (PmLogClient *self)
+{
+  gboolean any = FALSE;
+
+  for (guint i = 0; i < 2; i++)
+    {
+      Stream *stream = self->streams[i];
+
+      if (stream == NULL || stream->fd < 0)
+        continue;
+      any = TRUE;
+      /* End of file is left for the stream's own source to see. */
+      stream_read (stream, PM_LOG_DRAIN_READS, TRUE);
+    }
+
+  if (any)
+    {
+      writer_flush (self->writer);
+      if (self->writer->regular)
+        writer_wait_idle (self->writer);
+    }
+}
+

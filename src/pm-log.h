@@ -87,6 +87,11 @@ void         pm_log_client_attach     (PmLogClient  *self,
 /* The child is gone: reads what is left in the pipes, writes the unfinished
  * lines as lines, closes the pipes and flushes the batch. */
 void         pm_log_client_detach     (PmLogClient  *self);
+/* The child's main process exited but others of its group may still write
+ * to the pipes: reads what is in them now and writes out the whole lines
+ * (into a file before this returns), keeping the pipes and an unfinished
+ * line. */
+void         pm_log_client_flush      (PmLogClient  *self);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PmLogWriter, pm_log_writer_unref)
 

@@ -1,9 +1,10 @@
 /* pm-process.c — PmProcess: one supervised program.
  *
- * Life of a child: pm_process_spawn() → running → (exit seen by the reaper,
- * the rest of its group SIGKILLed) → the group empties → "gone". Between
- * exit and gone nothing new is spawned, so a successor never finds the old
- * group still holding its ports.
+ * Life of a child: pm_process_spawn() → running → (exit seen by the reaper;
+ * the rest of its group gets what is left of the stop protocol: SIGTERM and
+ * stopTimeout ms, or the rest of the SIGTERM phase, then SIGKILL) → the group
+ * empties → "gone". Between exit and gone nothing new is spawned, so a
+ * successor never finds the old group still holding its ports.
  *
  * An exit nobody asked for goes through the restart policy and the backoff
  * schedule (state backoff, a one-shot timer); an asked-for exit completes
@@ -69,7 +70,8 @@ struct _PmProcess
   /* Stop protocol */
   gboolean              stop_requested;
   guint                 stop_timer;
-  guint                 stop_phase;  /* 1: waiting; 2: SIGTERM sent */
+  guint                 stop_phase;  /* 1: waiting; 2: SIGTERM sent; 3: SIGKILL sent */
+  gint64                stop_deadline; /* phase 2: monotonic µs when SIGKILL is due */
   GPtrArray            *waiters;     /* of GTask */
 
   /* Automatic restarts */
@@ -244,11 +246,13 @@ on_stop_timer (gpointer user_data)
       g_debug ("Process %u (pid %d): SIGTERM to its group", self->id, (int) self->pid);
       kill (-self->pid, SIGTERM);
       self->stop_phase = 2;
+      self->stop_deadline = g_get_monotonic_time () + (gint64) self->opts->stop_timeout * 1000;
       return G_SOURCE_CONTINUE;   /* same interval again */
     }
 
   g_debug ("Process %u (pid %d): SIGKILL to its group", self->id, (int) self->pid);
   kill (-self->pid, SIGKILL);
+  self->stop_phase = 3;
   self->stop_timer = 0;
   return G_SOURCE_REMOVE;
 }
@@ -352,8 +356,10 @@ watchdog_expired (PmProcess *self)
   set_state (self, PM_PROCESS_STOPPING);
   pm_dbus_process_manager_emit_stopping (self->signals, self->id, self->opts->name, self->pid);
   kill (-self->pid, SIGABRT);
-  /* Then SIGKILL, as in the last phase of the stop protocol. */
+  /* Then SIGKILL, as in the last phase of the stop protocol (the rest of
+   * its group keeps that phase's time too). */
   self->stop_phase = 2;
+  self->stop_deadline = g_get_monotonic_time () + (gint64) self->opts->stop_timeout * 1000;
   self->stop_timer = g_timeout_add (self->opts->stop_timeout, on_stop_timer, self);
 }
 
@@ -549,6 +555,30 @@ on_group_gone (pid_t    pgid,
   g_object_unref (self);
 }
 
+/* Gives what is left of the group of @pid, which has just exited (and is
+ * still a zombie, so its group id is ours), the time the stop protocol still
+ * allows; returns when the rest is to be SIGKILLed. */
+static gint64
+start_group_grace (PmProcess *self,
+                   pid_t      pid,
+                   gint64     now)
+{
+  switch (self->stop_phase)
+    {
+    case 2:
+      /* The group has had its SIGTERM: SIGKILL when that phase ends. */
+      return self->stop_deadline;
+    case 3:
+      return now;
+    default:
+      /* An exit of its own, or in phase 1 of a stop: a whole SIGTERM
+       * phase for the others. */
+      g_debug ("Process %u (pid %d): SIGTERM to the rest of its group", self->id, (int) pid);
+      kill (-pid, SIGTERM);
+      return now + (gint64) self->opts->stop_timeout * 1000;
+    }
+}
+
 static void
 on_child_exit (pid_t    pid,
                int      exit_code,
@@ -558,11 +588,15 @@ on_child_exit (pid_t    pid,
   PmProcess *self = user_data;
   PmDBusProcessManagerProcess *i = iface (self);
   gboolean was_ready = self->ready;
+  gint64 now = g_get_monotonic_time ();
   /* restartOk counts how long it served, not how long it took to start. */
-  guint64 uptime_ms = was_ready ? (g_get_monotonic_time () - self->ready_at) / 1000 : 0;
+  guint64 uptime_ms = was_ready ? (now - self->ready_at) / 1000 : 0;
+  gint64 kill_at;
 
   g_debug ("Process %u (pid %d) exited: code %d, signal %d",
            self->id, (int) pid, exit_code, term_signal);
+
+  kill_at = start_group_grace (self, pid, now);
 
   g_clear_handle_id (&self->stop_timer, g_source_remove);
   g_clear_handle_id (&self->start_timer, g_source_remove);
@@ -577,11 +611,14 @@ on_child_exit (pid_t    pid,
   set_pid (self, 0);
   pm_dbus_process_manager_process_set_exit_code (i, exit_code);
   pm_dbus_process_manager_process_set_exit_signal (i, term_signal);
+  /* What it wrote is in its log before anyone hears that it exited, even
+   * while the rest of its group goes on writing to the same pipes. */
+  pm_log_client_flush (self->log);
   pm_dbus_process_manager_emit_exited (self->signals, self->id, self->opts->name,
                                        (guint) pid, exit_code, term_signal);
 
   /* The delay of a restart counts from now; the spawn itself waits for the
-   * rest of the group (already sent SIGKILL by the reaper) to be gone. */
+   * rest of the group to be gone, whichever comes later. */
   if (!self->stop_requested && !self->removing)
     {
       /* Not getting ready and hanging are failures whatever the exit
@@ -597,7 +634,7 @@ on_child_exit (pid_t    pid,
 
   /* The reaper's reference passes on to the group watch. */
   self->pgid = pid;
-  pm_reaper_watch_group (pid, on_group_gone, self);
+  pm_reaper_watch_group (pid, kill_at, on_group_gone, self);
 }
 
 static void

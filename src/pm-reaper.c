@@ -26,6 +26,12 @@
  * it is given up on rather than blocking a stop for ever. */
 #define GROUP_GIVE_UP_US (5 * G_USEC_PER_SEC)
 
+/* While a group is waited for, it is also looked at at these intervals
+ * (doubling from the first to the last), for members whose exit is not
+ * reported to us by SIGCHLD. */
+#define GROUP_POLL_FIRST_MS 5
+#define GROUP_POLL_LAST_MS  500
+
 typedef struct
 {
   PmReaperExitFunc func;
@@ -35,7 +41,7 @@ typedef struct
 typedef struct
 {
   pid_t             pgid;
-  gint64            since;
+  gint64            kill_at;     /* monotonic µs: SIGKILL from then on */
   PmReaperGroupFunc func;
   gpointer          user_data;
 } GroupWatch;
@@ -45,7 +51,8 @@ static guint       signal_source;
 static GHashTable *exit_watches;     /* pid → ExitWatch */
 static GPtrArray  *group_watches;    /* of GroupWatch */
 static guint       group_timer;
-static guint       group_timer_ms;
+static gint64      group_timer_due;  /* monotonic µs */
+static guint       group_poll_ms;
 static guint       group_idle;
 
 static void check_groups (void);
@@ -85,7 +92,7 @@ reap_all (void)
       pid_t pid;
 
       /* Peek first: while the child is a zombie its pid, and so its group
-       * id, cannot be reused, so signalling the group is safe. */
+       * id, cannot be reused, so its watcher may signal the group. */
       if (waitid (P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) < 0)
         {
           if (errno == EINTR)
@@ -98,21 +105,17 @@ reap_all (void)
 
       watch = g_hash_table_lookup (exit_watches, GINT_TO_POINTER (pid));
       if (watch != NULL)
-        kill (-pid, SIGKILL);
+        {
+          decode_status (&info, &exit_code, &term_signal);
+          copy = *watch;
+          g_hash_table_remove (exit_watches, GINT_TO_POINTER (pid));
+          copy.func (pid, exit_code, term_signal, copy.user_data);
+        }
+      else
+        g_debug ("Reaped adopted process %d", (int) pid);
 
       while (waitid (P_PID, pid, &info, WEXITED | WNOHANG) < 0 && errno == EINTR)
         ;
-      decode_status (&info, &exit_code, &term_signal);
-
-      if (watch == NULL)
-        {
-          g_debug ("Reaped adopted process %d", (int) pid);
-          continue;
-        }
-
-      copy = *watch;
-      g_hash_table_remove (exit_watches, GINT_TO_POINTER (pid));
-      copy.func (pid, exit_code, term_signal, copy.user_data);
     }
 }
 
@@ -135,6 +138,7 @@ static gboolean
 on_group_timer (gpointer user_data)
 {
   group_timer = 0;
+  group_poll_ms = CLAMP (group_poll_ms * 2, GROUP_POLL_FIRST_MS, GROUP_POLL_LAST_MS);
   check_groups ();
   return G_SOURCE_REMOVE;
 }
@@ -145,6 +149,42 @@ on_group_idle (gpointer user_data)
   group_idle = 0;
   check_groups ();
   return G_SOURCE_REMOVE;
+}
+
+/* Members of a waited-for group are normally our descendants, and their
+ * exits reach us by SIGCHLD; the timer wakes us at the next SIGKILL deadline
+ * and, backing off, for members that are not (or not yet) reported. It runs
+ * only while a group is waited for, never while idle. */
+static void
+arm_group_timer (gint64 now)
+{
+  gint64 due;
+
+  if (group_watches->len == 0)
+    {
+      g_clear_handle_id (&group_timer, g_source_remove);
+      group_poll_ms = 0;
+      return;
+    }
+
+  group_poll_ms = MAX (group_poll_ms, GROUP_POLL_FIRST_MS);
+  due = now + (gint64) group_poll_ms * 1000;
+  for (guint i = 0; i < group_watches->len; i++)
+    {
+      GroupWatch *gw = g_ptr_array_index (group_watches, i);
+
+      if (gw->kill_at > now)
+        due = MIN (due, gw->kill_at);
+    }
+  if (group_timer != 0 && group_timer_due <= due)
+    return;
+
+  g_clear_handle_id (&group_timer, g_source_remove);
+  group_timer_due = due;
+  /* Rounded up to whole ms. Should it still fire a little early (GLib counts
+   * from the loop's cached time), the deadline is not yet passed and the
+   * timer is armed again for what is left. */
+  group_timer = g_timeout_add ((guint) ((due - now + 999) / 1000), on_group_timer, NULL);
 }
 
 static void
@@ -161,9 +201,16 @@ check_groups (void)
       GroupWatch *gw = g_ptr_array_index (group_watches, i);
       GroupWatch copy;
 
+      /* The group id cannot have been reused while the group has members;
+       * the group is looked at right before any signal. */
       if (!group_is_empty (gw->pgid))
         {
-          if (now - gw->since < GROUP_GIVE_UP_US)
+          if (now < gw->kill_at)
+            {
+              i++;
+              continue;
+            }
+          if (now - gw->kill_at < GROUP_GIVE_UP_US)
             {
               kill (-gw->pgid, SIGKILL);
               i++;
@@ -180,19 +227,7 @@ check_groups (void)
       i = 0;
     }
 
-  /* Members of a killed group are normally our descendants and reported by
-   * SIGCHLD; the timer only covers those that are not (or not yet). It runs
-   * only while a stop waits for a group, backing off, never while idle. */
-  if (group_watches->len == 0)
-    {
-      g_clear_handle_id (&group_timer, g_source_remove);
-      group_timer_ms = 0;
-    }
-  else if (group_timer == 0)
-    {
-      group_timer_ms = CLAMP (group_timer_ms * 2, 5, 500);
-      group_timer = g_timeout_add (group_timer_ms, on_group_timer, NULL);
-    }
+  arm_group_timer (now);
 }
 
 gboolean
@@ -263,6 +298,7 @@ pm_reaper_watch (pid_t            pid,
 
 void
 pm_reaper_watch_group (pid_t             pgid,
+                       gint64            kill_at,
                        PmReaperGroupFunc func,
                        gpointer          user_data)
 {
@@ -271,7 +307,7 @@ pm_reaper_watch_group (pid_t             pgid,
   g_return_if_fail (group_watches != NULL);
   gw = g_new (GroupWatch, 1);
   gw->pgid = pgid;
-  gw->since = g_get_monotonic_time ();
+  gw->kill_at = kill_at;
   gw->func = func;
   gw->user_data = user_data;
   g_ptr_array_add (group_watches, gw);

@@ -2,10 +2,12 @@
  *
  * SIGCHLD is blocked and read from a signalfd on the main loop. The daemon is
  * a child subreaper, so it also inherits every orphaned descendant of its
- * children: all of them are reaped here, and no zombie is ever left. For a
- * watched child, whatever is left in its process group is sent SIGKILL while
- * the child is still a zombie — so the group id cannot have been reused —
- * and only then is the child reaped and its watcher told.
+ * children: all of them are reaped here, and no zombie is ever left. A
+ * watched child's watcher is told of its exit while the child is still a
+ * zombie — so its group id cannot have been reused and the watcher may
+ * signal what is left of the group — and only then is the child reaped.
+ * A group watch then waits for the group to empty, sending SIGKILL to what
+ * is left of it once its deadline has passed.
  */
 #pragma once
 
@@ -15,7 +17,9 @@
 G_BEGIN_DECLS
 
 /* @exit_code is the exit status, or -1 when a signal ended the child;
- * @term_signal is that signal, or 0. */
+ * @term_signal is that signal, or 0. Called while @pid is still a zombie
+ * (kill (-pid, ...) reaches its group and nothing else); it is reaped right
+ * after. */
 typedef void (*PmReaperExitFunc) (pid_t    pid,
                                   int      exit_code,
                                   int      term_signal,
@@ -35,8 +39,10 @@ void     pm_reaper_watch            (pid_t             pid,
                                      gpointer          user_data);
 
 /* Calls @func once process group @pgid is empty (from an idle at once if it
- * already is). */
+ * already is). What is left of it at @kill_at (monotonic µs; now or earlier:
+ * at once) is sent SIGKILL. */
 void     pm_reaper_watch_group      (pid_t             pgid,
+                                     gint64            kill_at,
                                      PmReaperGroupFunc func,
                                      gpointer          user_data);
 

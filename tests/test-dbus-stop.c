@@ -184,8 +184,9 @@ test_grandchild_on_stop (PmFixture *f, gconstpointer data)
   pm_assert_pid_dead (gpid, 0);
 }
 
-/* (d') … and when the main child exits by itself, the rest of its group is
- * killed at once. */
+/* (d') … and when the main child exits by itself, the rest of its group gets
+ * SIGTERM and, ignoring it, SIGKILL stopTimeout (200 ms) later
+ * (test-dbus-group has the timings). */
 static void
 test_grandchild_on_exit (PmFixture *f, gconstpointer data)
 {
