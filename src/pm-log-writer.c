@@ -1,13 +1,12 @@
-/* pm-log.c — children's output into log files, as whole lines, batched.
+/* pm-log-writer.c — one log file's writer: whole lines, batched, written by
+ * I/O threads.
  *
- * The path of a line, on the main thread: read() of a child's pipe into one
- * buffer shared by all children → optional ANSI stripping in place → the
- * line assembler, which hands out complete lines (or whole runs of them)
- * without copying → the writer's batch, as "[TIME ][NAME: ]line\n". A full
- * batch (or one 50 ms old) is handed whole to an I/O thread, which writes it
- * with as few write() calls as the file takes. A line enters a batch whole,
- * batches of one file are written in order by one thread at a time, and one
- * writer serves every process sharing a file: lines never tear or mix.
+ * The readers (pm-log-reader.c) put complete lines, as
+ * "[TIME ][NAME: ]line\n", into the writer's batch. A full batch (or one
+ * 50 ms old) is handed whole to an I/O thread, which writes it with as few
+ * write() calls as the file takes. A line enters a batch whole, batches of
+ * one file are written in order by one thread at a time, and one writer
+ * serves every process sharing a file: lines never tear or mix.
  *
  * The I/O threads only ever touch a batch handed to them and the writer's
  * descriptor; what happened (lines lost to a write error) goes back to the
@@ -16,9 +15,8 @@
  *
  * Memory bound, documented in the README: per writer, at most
  * PM_LOG_HIGH_WATER bytes handed over or pending plus what one read can
- * expand to; per stream, one unfinished line (≤ PM_LINE_MAX + 1 bytes) and
- * nothing when the child is idle; one shared read buffer of
- * PM_LOG_READ_BYTES.
+ * expand to (PM_LOG_WRITER_MAX_BYTES); above the high water its readers
+ * are paused and their children block on their pipes.
  */
 #include "config.h"
 
@@ -37,27 +35,9 @@
 #include <glib/gstdio.h>
 
 #include "pm-error.h"
-#include "pm-fdmux.h"
-#include "pm-lines.h"
-#include "pm-log.h"
+#include "pm-log-reader.h"
+#include "pm-log-writer.h"
 
-/* The shared read buffer also takes what a read straight into a batch
- * leaves for the assembler: an unfinished line and a read. */
-#define PM_LOG_READ_BUF    (PM_LOG_READ_BYTES + PM_LINE_MAX + 1)
-/* "2026-11-27T18:04:05.123+01:00 " and then some. */
-#define PM_LOG_STAMP_MAX   40
-/* A pipe found full is widened to this, so a child writing flat out and the
- * daemon meet far less often (a context switch or two per pipeful). Only
- * busy children get it: the kernel holds the pages only while they are
- * filled, and an idle pipe stays at the default 64 KiB. */
-#define PM_LOG_PIPE_WIDE   (256 * 1024)
-#define PM_LOG_PIPE_DEFAULT (64 * 1024)
-/* Reads per wake-up of one pipe: enough to empty a full pipe, few enough to
- * be fair to the other children. */
-#define PM_LOG_READS_PER_WAKEUP 4
-/* Reads when a child has exited: a full pipe and then some, but bounded, in
- * case an escaped descendant keeps writing into it. */
-#define PM_LOG_DRAIN_READS 64
 /* I/O threads, started as needed: files are written in parallel up to this. */
 #define PM_LOG_IO_THREADS 2
 /* Batches one thread writes for a writer before letting others have a turn. */
@@ -96,17 +76,6 @@ typedef struct
   gsize        lost_from;  /* lines from this offset on were not written */
 } Job;
 
-typedef struct
-{
-  PmLogClient    *client;  /* not owned: the client owns its streams */
-  int             fd;
-  PmFdWatch      *watch;   /* NULL while paused or closed */
-  gboolean        paused;
-  gboolean        widened; /* F_SETPIPE_SZ tried */
-  PmLineAssembler lines;
-  PmAnsiStripper  ansi;
-} Stream;
-
 struct _PmLogWriter
 {
   gatomicrefcount ref;
@@ -120,7 +89,7 @@ struct _PmLogWriter
   gsize           in_flight;    /* bytes handed to the I/O threads */
   guint           flush_timer;
   gboolean        busy;         /* a batch went out since the timer was armed */
-  GPtrArray      *paused;       /* of Stream*: readers waiting for room */
+  GPtrArray      *paused;       /* of PmLogStream*: readers waiting for room */
   GPtrArray      *lossy;        /* of PmLogClient* (refs) owed a "lost" line */
   int             last_errno;
 
@@ -134,26 +103,8 @@ struct _PmLogWriter
   GByteArray     *carry;        /* the rest of a line torn in a pipe */
 };
 
-struct _PmLogClient
-{
-  PmLogWriter  *writer;        /* owns a reference */
-  char         *prefix;        /* "NAME: " or "" */
-  gsize         prefix_len;
-  gboolean      timestamps;
-  gboolean      strip_ansi;
-  PmLogLostFunc lost_func;
-  gpointer      lost_data;
-  guint64       lost;
-  guint64       lost_unreported;
-  Stream       *streams[2];
-  /* Timestamp of the chunk being assembled (one per read). */
-  char          stamp[48];
-  gsize         stamp_len;
-};
-
 static GHashTable  *writers;        /* key → PmLogWriter* (weak) */
 static PmLogWriter *stdout_writer;
-static guint8      *read_buf;       /* shared by every stream, while any batch exists */
 static guint        n_batches;
 
 /* The I/O threads. */
@@ -169,40 +120,6 @@ static gboolean io_quit;
 static guint    io_n_waiting;
 static GThread *io_threads[PM_LOG_IO_THREADS];
 static guint    io_n_threads;
-
-static void writer_flush (PmLogWriter *self);
-static void writer_wait_idle (PmLogWriter *self);
-static void stream_watch (Stream *stream);
-static PmLogClient *pm_log_client_ref (PmLogClient *self);
-static void         pm_log_client_unref (PmLogClient *self);
-
-/* ---- time stamps ------------------------------------------------------ */
-
-/* Formats "2026-11-27T18:04:05.123+01:00 " into @out. The date part is
- * computed once per second; a whole second of lines costs one GDateTime. */
-static gsize
-format_stamp (char  *out,
-              gsize  size)
-{
-  static gint64 cached_sec = -1;
-  static char date_part[32];      /* "2026-11-27T18:04:05" */
-  static char zone_part[16];      /* "+01:00" */
-  gint64 now = g_get_real_time ();
-  gint64 sec = now / G_USEC_PER_SEC;
-  int ms = (int) ((now % G_USEC_PER_SEC) / 1000);
-
-  if (sec != cached_sec)
-    {
-      g_autoptr(GDateTime) dt = g_date_time_new_from_unix_local (sec);
-      g_autofree char *d = g_date_time_format (dt, "%Y-%m-%dT%H:%M:%S");
-      g_autofree char *z = g_date_time_format (dt, "%:z");
-
-      g_strlcpy (date_part, d, sizeof date_part);
-      g_strlcpy (zone_part, z, sizeof zone_part);
-      cached_sec = sec;
-    }
-  return g_snprintf (out, size, "%s.%03d%s ", date_part, ms, zone_part);
-}
 
 /* ---- batches ---------------------------------------------------------- */
 
@@ -244,7 +161,7 @@ batch_free (Batch *b)
   g_free (b);
   /* No batch anywhere: no output is flowing, the read buffer can go too. */
   if (--n_batches == 0)
-    g_clear_pointer (&read_buf, g_free);
+    pm_log_reader_release_buffer ();
 }
 
 /* Lines in [from, to) of @b were lost: counts them against their owners. */
@@ -273,12 +190,8 @@ batch_count_lost (Batch       *b,
       if (n == 0)
         continue;
 
-      if (seg->client->lost_unreported == 0)
+      if (pm_log_client_count_lost (seg->client, n))
         g_ptr_array_add (writer->lossy, pm_log_client_ref (seg->client));
-      seg->client->lost += n;
-      seg->client->lost_unreported += n;
-      if (seg->client->lost_func != NULL)
-        seg->client->lost_func (seg->client->lost, seg->client->lost_data);
     }
 }
 
@@ -523,14 +436,35 @@ writer_resume_readers (PmLogWriter *self)
 {
   while (self->paused->len > 0)
     {
-      Stream *stream = g_ptr_array_steal_index_fast (self->paused, self->paused->len - 1);
+      PmLogStream *stream = g_ptr_array_steal_index_fast (self->paused, self->paused->len - 1);
 
-      stream->paused = FALSE;
       if (--n_paused == 0)
         io_set_wake_main (FALSE);
-      if (stream->fd >= 0)
-        stream_watch (stream);
+      pm_log_stream_resume (stream);
     }
+}
+
+void
+pm_log_writer_pause (PmLogWriter *self,
+                     PmLogStream *stream)
+{
+  g_ptr_array_add (self->paused, stream);
+  if (n_paused++ == 0)
+    io_set_wake_main (TRUE);
+}
+
+void
+pm_log_writer_unpause (PmLogWriter *self,
+                       PmLogStream *stream)
+{
+  if (g_ptr_array_remove_fast (self->paused, stream) && --n_paused == 0)
+    io_set_wake_main (FALSE);
+}
+
+gboolean
+pm_log_writer_is_regular (PmLogWriter *self)
+{
+  return self->regular;
 }
 
 static gboolean
@@ -542,8 +476,8 @@ writer_congested (PmLogWriter *self)
 static void writer_arm_timer (PmLogWriter *self);
 
 /* Whether more lines may come in, finished jobs counted. */
-static gboolean
-writer_has_room (PmLogWriter *self)
+gboolean
+pm_log_writer_has_room (PmLogWriter *self)
 {
   if (!writer_congested (self))
     return TRUE;
@@ -572,7 +506,7 @@ on_flush_timer (gpointer user_data)
       g_ptr_array_set_size (self->spares, 0);
       return G_SOURCE_REMOVE;
     }
-  writer_flush (self);
+  pm_log_writer_flush (self);
   return G_SOURCE_REMOVE;
 }
 
@@ -603,11 +537,20 @@ writer_batch (PmLogWriter *self,
   return b;
 }
 
+guint8 *
+pm_log_writer_tail (PmLogWriter *self,
+                    gsize        room)
+{
+  Batch *b = writer_batch (self, room);
+
+  return b->data + b->len;
+}
+
 /* Adds @len bytes, already in place at the end of the batch, as @client's. */
-static void
-writer_commit (PmLogWriter *self,
-               PmLogClient *client,
-               gsize        len)
+void
+pm_log_writer_commit (PmLogWriter *self,
+                      PmLogClient *client,
+                      gsize        len)
 {
   Batch *b = self->batch;
   Segment *last;
@@ -625,21 +568,21 @@ writer_commit (PmLogWriter *self,
 }
 
 /* Makes sure @extra more bytes fit, and notes that they belong to @client. */
-static guint8 *
-writer_reserve (PmLogWriter *self,
-                PmLogClient *client,
-                gsize        extra)
+guint8 *
+pm_log_writer_reserve (PmLogWriter *self,
+                       PmLogClient *client,
+                       gsize        extra)
 {
   Batch *b = writer_batch (self, extra);
   gsize old_len = b->len;
 
-  writer_commit (self, client, extra);
+  pm_log_writer_commit (self, client, extra);
   return b->data + old_len;
 }
 
 /* Hands the pending lines to the I/O threads. */
-static void
-writer_flush (PmLogWriter *self)
+void
+pm_log_writer_flush (PmLogWriter *self)
 {
   Job *job;
 
@@ -662,32 +605,15 @@ writer_flush (PmLogWriter *self)
   writer_arm_timer (self);
 }
 
-static void
-writer_schedule (PmLogWriter *self)
+void
+pm_log_writer_schedule (PmLogWriter *self)
 {
   if (self->batch == NULL)
     return;
   if (self->batch->len >= PM_LOG_FLUSH_BYTES)
-    writer_flush (self);
+    pm_log_writer_flush (self);
   else if (self->batch->len > 0)
     writer_arm_timer (self);
-}
-
-static void
-writer_append_line (PmLogWriter  *self,
-                    PmLogClient  *client,
-                    const guint8 *line,
-                    gsize         len)
-{
-  gsize total = client->stamp_len + client->prefix_len + len + 1;
-  guint8 *p = writer_reserve (self, client, total);
-
-  memcpy (p, client->stamp, client->stamp_len);
-  p += client->stamp_len;
-  memcpy (p, client->prefix, client->prefix_len);
-  p += client->prefix_len;
-  memcpy (p, line, len);
-  p[len] = '\n';
 }
 
 static void
@@ -696,17 +622,11 @@ writer_append_lost_reports (PmLogWriter *self)
   while (self->lossy->len > 0)
     {
       PmLogClient *client = g_ptr_array_steal_index (self->lossy, 0);
-      g_autofree char *msg = NULL;
 
-      msg = g_strdup_printf ("elife-pmd: %" G_GUINT64_FORMAT " lines lost (%s)",
-                             client->lost_unreported, g_strerror (self->last_errno));
-      client->lost_unreported = 0;
-      client->stamp_len = client->timestamps
-        ? format_stamp (client->stamp, sizeof client->stamp) : 0;
-      writer_append_line (self, client, (const guint8 *) msg, strlen (msg));
+      pm_log_client_report_lost (client, self->last_errno);
       pm_log_client_unref (client);
     }
-  writer_schedule (self);
+  pm_log_writer_schedule (self);
 }
 
 /* A job is back from its I/O thread. */
@@ -773,8 +693,8 @@ io_dispatch (gpointer user_data)
 
 /* Waits until every job handed over for @self is written, and accounts for
  * them. Blocks the main loop: for exits, rotation and shutdown only. */
-static void
-writer_wait_idle (PmLogWriter *self)
+void
+pm_log_writer_wait_idle (PmLogWriter *self)
 {
   g_mutex_lock (&io_lock);
   while (self->scheduled)
@@ -896,7 +816,7 @@ pm_log_writer_unref (PmLogWriter *self)
    * the writer: nothing is left to write. */
   g_warn_if_fail (self->batch == NULL || self->batch->len == 0);
   g_warn_if_fail (self->lossy->len == 0);
-  writer_wait_idle (self);
+  pm_log_writer_wait_idle (self);
 
   g_clear_handle_id (&self->flush_timer, g_source_remove);
   g_clear_pointer (&self->batch, batch_free);
@@ -923,8 +843,8 @@ writer_drain (PmLogWriter *self)
 {
   for (guint round = 0; round < 2; round++)
     {
-      writer_flush (self);
-      writer_wait_idle (self);
+      pm_log_writer_flush (self);
+      pm_log_writer_wait_idle (self);
     }
 }
 
@@ -959,7 +879,7 @@ pm_log_reopen_all (GError **error)
       int fd;
 
       /* Everything accepted so far belongs to the old file. */
-      writer_flush (self);
+      pm_log_writer_flush (self);
 
       fd = open_log (self->path, &local_error);
       if (fd < 0)
@@ -988,7 +908,7 @@ pm_log_reopen_all (GError **error)
 
   /* When this returns, the old files are complete and closed. */
   for (guint i = 0; i < all->len; i++)
-    writer_wait_idle (g_ptr_array_index (all, i));
+    pm_log_writer_wait_idle (g_ptr_array_index (all, i));
 
   if (failed != NULL)
     {
@@ -1039,345 +959,6 @@ pm_log_shutdown (void)
   io_quit = FALSE;
   io_dispatch (NULL);
 
-  g_clear_pointer (&read_buf, g_free);
-}
-
-/* ---- streams ---------------------------------------------------------- */
-
-static void
-emit_line (const guint8 *line,
-           gsize         len,
-           gpointer      user_data)
-{
-  PmLogClient *client = user_data;
-
-  writer_append_line (client->writer, client, line, len);
-}
-
-/* Lines that need no prefix, time or change: a whole run in one copy. */
-static void
-emit_run (const guint8 *lines,
-          gsize         len,
-          gpointer      user_data)
-{
-  PmLogClient *client = user_data;
-
-  memcpy (writer_reserve (client->writer, client, len), lines, len);
-}
-
-/* A process with a prefix or time stamps (a plain one is read by
- * stream_read_into_batch()): each line is copied out with them. */
-static void
-stream_feed (Stream *stream,
-             guint8 *data,
-             gsize   len)
-{
-  PmLogClient *client = stream->client;
-
-  if (client->strip_ansi)
-    len = pm_ansi_stripper_strip (&stream->ansi, data, len);
-  /* All lines of one read share one time: the time they were read. */
-  client->stamp_len = client->timestamps
-    ? format_stamp (client->stamp, sizeof client->stamp) : 0;
-  pm_line_assembler_feed (&stream->lines, data, len, emit_line, client);
-}
-
-/* Lines written as the child wrote them: no prefix, no time. */
-static inline gboolean
-client_is_plain (PmLogClient *client)
-{
-  return client->prefix_len == 0 && !client->timestamps;
-}
-
-/* How much to read at once for @client: lines of one byte, prefixed and
- * stamped, must still fit in PM_LOG_READ_BYTES, so that the batch stays
- * within PM_LOG_BATCH_BYTES whatever the child writes. */
-static gsize
-client_read_size (PmLogClient *client)
-{
-  gsize per_byte = 1 + client->prefix_len + (client->timestamps ? PM_LOG_STAMP_MAX : 0);
-
-  return MAX (PM_LOG_READ_BYTES / per_byte, 1024);
-}
-
-/* For a plain client: reads straight into the batch, behind the unfinished
- * line taken out of the assembler, so whole lines need no copy at all. They
- * stay where they are (pm_lines_plain_run()); whatever follows the last of
- * them (a "\r\n", a line to cut, the unfinished line) goes through the
- * assembler from the read buffer. Returns what read() returned. */
-static gssize
-stream_read_into_batch (Stream *stream)
-{
-  PmLogClient *client = stream->client;
-  PmLogWriter *writer = client->writer;
-  gsize pending = pm_line_assembler_pending (&stream->lines);
-  Batch *b = writer_batch (writer, pending + PM_LOG_READ_BYTES);
-  guint8 *start = b->data + b->len;
-  guint8 *p;
-  guint8 *end;
-  gssize n;
-
-  n = read (stream->fd, start + pending, PM_LOG_READ_BYTES);
-  if (n <= 0)
-    return n;
-
-  end = start + pending + n;
-  if (client->strip_ansi)
-    end = start + pending + pm_ansi_stripper_strip (&stream->ansi, start + pending, n);
-  pm_line_assembler_take (&stream->lines, start);
-
-  p = start + pm_lines_plain_run (start, end - start);
-  if (p > start)
-    writer_commit (writer, client, p - start);
-  if (p < end)
-    {
-      /* The rest, from a copy: the assembler's lines land where it is. */
-      gsize rest = end - p;
-
-      memcpy (read_buf, p, rest);
-      client->stamp_len = 0;
-      pm_line_assembler_feed_runs (&stream->lines, read_buf, rest, emit_line, emit_run, client);
-    }
-  return n;
-}
-
-static void
-stream_finish (Stream *stream)
-{
-  PmLogClient *client = stream->client;
-
-  client->stamp_len = client->timestamps
-    ? format_stamp (client->stamp, sizeof client->stamp) : 0;
-  pm_line_assembler_finish (&stream->lines, emit_line, client);
-}
-
-static void on_readable (int      fd,
-                         guint32  events,
-                         gpointer user_data);
-
-static void
-stream_watch (Stream *stream)
-{
-  g_return_if_fail (stream->watch == NULL);
-  stream->watch = pm_fd_watch_add (stream->fd, on_readable, stream);
-}
-
-static void
-stream_unwatch (Stream *stream)
-{
-  g_clear_pointer (&stream->watch, pm_fd_watch_remove);
-}
-
-static void
-stream_close (Stream *stream)
-{
-  PmLogWriter *writer = stream->client->writer;
-
-  stream_unwatch (stream);
-  if (stream->paused)
-    {
-      g_ptr_array_remove_fast (writer->paused, stream);
-      if (--n_paused == 0)
-        io_set_wake_main (FALSE);
-    }
-  stream->paused = FALSE;
-  if (stream->fd >= 0)
-    close (stream->fd);
-  stream->fd = -1;
-}
-
-/* Reads until the pipe is empty, @max_reads is reached or the writer is
- * congested (with @drain: until the writer has room again), feeding the
- * lines on. Returns FALSE at end of file. */
-static gboolean
-stream_read (Stream  *stream,
-             guint    max_reads,
-             gboolean drain)
-{
-  PmLogClient *client = stream->client;
-  PmLogWriter *writer = client->writer;
-  gboolean plain = client_is_plain (client);
-  gsize want = client_read_size (client);
-
-  for (guint i = 0; i < max_reads; i++)
-    {
-      gssize n;
-
-      if (!writer_has_room (writer))
-        {
-          if (!drain)
-            break;
-          /* What an exited child left in its pipe is read now or never:
-           * wait for room rather than stop. */
-          writer_flush (writer);
-          writer_wait_idle (writer);
-        }
-
-      /* Here, after any batch was freed above: it lives while batches do. */
-      if (read_buf == NULL)
-        read_buf = g_malloc (PM_LOG_READ_BUF);
-      n = plain ? stream_read_into_batch (stream) : read (stream->fd, read_buf, want);
-
-      if (n > 0)
-        {
-          if (n >= PM_LOG_PIPE_DEFAULT && !stream->widened)
-            {
-              /* Best effort: the limits (pipe-max-size, per-user pages)
-               * may refuse, and the default size works too. */
-              stream->widened = TRUE;
-              (void) fcntl (stream->fd, F_SETPIPE_SZ, PM_LOG_PIPE_WIDE);
-            }
-          if (!plain)
-            stream_feed (stream, read_buf, n);
-          writer_schedule (writer);
-          if ((gsize) n < want)
-            break;      /* the pipe is empty now */
-          continue;
-        }
-      if (n < 0 && errno == EINTR)
-        {
-          i--;
-          continue;
-        }
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-        break;
-      return FALSE;     /* EOF or a broken pipe */
-    }
-  return TRUE;
-}
-
-static void
-on_readable (int      fd,
-             guint32  events,
-             gpointer user_data)
-{
-  Stream *stream = user_data;
-  PmLogWriter *writer = stream->client->writer;
-
-  if (!stream_read (stream, PM_LOG_READS_PER_WAKEUP, FALSE))
-    {
-      /* The child closed this stream (it may still run). */
-      stream_finish (stream);
-      writer_schedule (writer);
-      stream_close (stream);
-      return;
-    }
-
-  if (!writer_has_room (writer))
-    {
-      /* The file does not keep up: stop reading, the child blocks on its
-       * pipe. Resumed by writer_resume_readers. */
-      stream->paused = TRUE;
-      g_ptr_array_add (writer->paused, stream);
-      if (n_paused++ == 0)
-        io_set_wake_main (TRUE);
-      stream_unwatch (stream);
-    }
-}
-
-/* ---- clients ---------------------------------------------------------- */
-
-PmLogClient *
-pm_log_client_new (PmLogWriter  *writer,
-                   const char   *name,
-                   gboolean      timestamps,
-                   gboolean      strip_ansi,
-                   PmLogLostFunc lost_func,
-                   gpointer      user_data)
-{
-  PmLogClient *self = g_rc_box_new0 (PmLogClient);
-
-  self->writer = pm_log_writer_ref (writer);
-  self->prefix = (name && *name) ? g_strconcat (name, ": ", NULL) : g_strdup ("");
-  self->prefix_len = strlen (self->prefix);
-  self->timestamps = timestamps;
-  self->strip_ansi = strip_ansi;
-  self->lost_func = lost_func;
-  self->lost_data = user_data;
-  return self;
-}
-
-static void
-client_clear (PmLogClient *self)
-{
-  pm_log_writer_unref (self->writer);
-  g_free (self->prefix);
-}
-
-static PmLogClient *
-pm_log_client_ref (PmLogClient *self)
-{
-  return g_rc_box_acquire (self);
-}
-
-static void
-pm_log_client_unref (PmLogClient *self)
-{
-  g_rc_box_release_full (self, (GDestroyNotify) client_clear);
-}
-
-void
-pm_log_client_free (PmLogClient *self)
-{
-  if (self == NULL)
-    return;
-  pm_log_client_detach (self);
-  self->lost_func = NULL;
-  pm_log_client_unref (self);
-}
-
-void
-pm_log_client_attach (PmLogClient *self,
-                      int          stdout_fd,
-                      int          stderr_fd)
-{
-  int fds[2] = { stdout_fd, stderr_fd };
-
-  pm_log_client_detach (self);
-  for (guint i = 0; i < 2; i++)
-    {
-      Stream *stream = g_new0 (Stream, 1);
-
-      stream->client = self;
-      stream->fd = fds[i];
-      pm_line_assembler_init (&stream->lines);
-      pm_ansi_stripper_init (&stream->ansi);
-      stream_watch (stream);
-      self->streams[i] = stream;
-    }
-}
-
-void
-pm_log_client_detach (PmLogClient *self)
-{
-  gboolean any = FALSE;
-
-  for (guint i = 0; i < 2; i++)
-    {
-      Stream *stream = self->streams[i];
-
-      if (stream == NULL)
-        continue;
-      any = TRUE;
-      /* What the child wrote before it exited is in the pipe: all of it is
-       * read now, however much, so no accepted line is lost. Whatever
-       * still holds the pipe open (an escaped descendant) is not waited for. */
-      if (stream->fd >= 0)
-        stream_read (stream, PM_LOG_DRAIN_READS, TRUE);
-      stream_finish (stream);
-      stream_close (stream);
-      pm_line_assembler_clear (&stream->lines);
-      g_free (stream);
-      self->streams[i] = NULL;
-    }
-
-  /* A child that exits has its lines written now, not a batch later, and
-   * in a file before anyone hears that it exited. */
-  if (any)
-    {
-      writer_flush (self->writer);
-      if (self->writer->regular)
-        writer_wait_idle (self->writer);
-    }
+  pm_log_reader_release_buffer ();
 }
 
