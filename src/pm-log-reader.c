@@ -72,6 +72,8 @@ struct _PmLogClient
   gpointer      lost_data;
   guint64       lost;
   guint64       lost_unreported;
+  PmLogRotatedFunc rotated_func;
+  guint64       rotations;
   Stream       *streams[2];
   /* Timestamp of the chunk being assembled (one per read). */
   char          stamp[48];
@@ -415,7 +417,27 @@ pm_log_client_new (PmLogWriter  *writer,
   self->strip_ansi = strip_ansi;
   self->lost_func = lost_func;
   self->lost_data = user_data;
+  pm_log_writer_join (self->writer, self, 0, 0);
   return self;
+}
+
+void
+pm_log_client_set_rotation (PmLogClient     *self,
+                            guint64          max_bytes,
+                            guint            backups,
+                            PmLogRotatedFunc rotated_func)
+{
+  self->rotated_func = rotated_func;
+  pm_log_writer_join (self->writer, self, max_bytes, backups);
+}
+
+void
+pm_log_client_rotated (PmLogClient *self,
+                       guint        n)
+{
+  self->rotations += n;
+  if (self->rotated_func != NULL)
+    self->rotated_func (self->rotations, self->lost_data);
 }
 
 static void
@@ -444,6 +466,8 @@ pm_log_client_free (PmLogClient *self)
     return;
   pm_log_client_detach (self);
   self->lost_func = NULL;
+  self->rotated_func = NULL;
+  pm_log_writer_leave (self->writer, self);
   pm_log_client_unref (self);
 }
 

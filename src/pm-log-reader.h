@@ -19,6 +19,9 @@ G_BEGIN_DECLS
 /* Told when lines could not be written; @lost is the running total. */
 typedef void (*PmLogLostFunc) (guint64  lost,
                                gpointer user_data);
+/* Told when the file was rotated; @rotations is the running total. */
+typedef void (*PmLogRotatedFunc) (guint64  rotations,
+                                  gpointer user_data);
 
 PmLogClient *pm_log_client_new        (PmLogWriter  *writer,
                                        const char   *name,
@@ -26,6 +29,14 @@ PmLogClient *pm_log_client_new        (PmLogWriter  *writer,
                                        gboolean      strip_ansi,
                                        PmLogLostFunc lost_func,
                                        gpointer      user_data);
+/* The client's file is to be rotated past @max_bytes (0: never), keeping
+ * @backups old files (the file's writer settles this among the processes
+ * sharing it); @rotated_func is told each rotation, with the user_data of
+ * pm_log_client_new(). */
+void         pm_log_client_set_rotation (PmLogClient     *self,
+                                         guint64          max_bytes,
+                                         guint            backups,
+                                         PmLogRotatedFunc rotated_func);
 /* Drops the client; lines already accepted are still written. */
 void         pm_log_client_free       (PmLogClient  *self);
 /* Starts reading a child's pipes (takes the fds). */
@@ -45,6 +56,9 @@ void         pm_log_client_unref      (PmLogClient  *self);
  * the writer then keeps it for pm_log_client_report_lost(). */
 gboolean     pm_log_client_count_lost (PmLogClient  *self,
                                        guint64       n);
+/* The client's file was rotated @n times. */
+void         pm_log_client_rotated    (PmLogClient  *self,
+                                       guint         n);
 /* Writing works again: appends "N lines lost (REASON)" as its line. */
 void         pm_log_client_report_lost (PmLogClient *self,
                                         int          errsv);

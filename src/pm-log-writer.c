@@ -13,6 +13,14 @@
  * main thread with the batch, which does the accounting. So the main loop
  * never blocks on a slow disk, and reading and writing use two cores.
  *
+ * Rotation (logMaxBytes, logBackups) is done by the I/O thread between two
+ * writes of a batch: the batch is cut after the last whole line that still
+ * fits, the files are renamed, and the rest goes into the new file. Lines
+ * are written in order by one thread, so none tears, goes missing or
+ * changes places, and a file shared by several processes is rotated once.
+ * ReopenLogs is done by the same thread, in turn with the batches, so the
+ * two may come in any order.
+ *
  * Memory bound, documented in the README: per writer, at most
  * PM_LOG_HIGH_WATER bytes handed over or pending plus what one read can
  * expand to (PM_LOG_WRITER_MAX_BYTES); above the high water its readers
@@ -35,6 +43,7 @@
 #include <glib/gstdio.h>
 
 #include "pm-error.h"
+#include "pm-lines.h"
 #include "pm-log-reader.h"
 #include "pm-log-writer.h"
 
@@ -61,8 +70,8 @@ typedef struct
 
 typedef enum
 {
-  JOB_WRITE,               /* write a batch */
-  JOB_SWITCH,              /* continue in another file (rotation) */
+  JOB_WRITE,               /* write a batch (rotating the file as needed) */
+  JOB_REOPEN,              /* continue in the file now at the path */
 } JobKind;
 
 typedef struct
@@ -70,11 +79,24 @@ typedef struct
   PmLogWriter *writer;     /* owns a reference, released on the main thread */
   JobKind      kind;
   Batch       *batch;      /* JOB_WRITE */
-  int          new_fd;     /* JOB_SWITCH */
+  guint64      max_bytes;  /* JOB_WRITE: rotate past this (0: never) ... */
+  guint        backups;    /* ... keeping this many old files */
   /* Set by the I/O thread: */
   int          errsv;      /* 0, or why writing failed */
+  gboolean     rotate_failed; /* errsv is a rename's or create's */
   gsize        lost_from;  /* lines from this offset on were not written */
+  guint        rotations;  /* how often the file was rotated */
+  char        *new_key;    /* the file's "dev:ino" when it changed */
+  GError      *error;      /* JOB_REOPEN: the path could not be opened */
 } Job;
+
+/* A process writing to the file, and the rotation it asks for. */
+typedef struct
+{
+  PmLogClient *client;     /* not owned: it leaves before it goes */
+  guint64      max_bytes;
+  guint        backups;
+} Member;
 
 struct _PmLogWriter
 {
@@ -92,6 +114,10 @@ struct _PmLogWriter
   GPtrArray      *paused;       /* of PmLogStream*: readers waiting for room */
   GPtrArray      *lossy;        /* of PmLogClient* (refs) owed a "lost" line */
   int             last_errno;
+  GArray         *members;      /* of Member: every process writing here */
+  guint64         max_bytes;    /* the members' smallest non-zero logMaxBytes */
+  guint           backups;      /* and largest logBackups among those */
+  GError         *reopen_error; /* the last JOB_REOPEN's, for pm_log_reopen_all() */
 
   /* Under io_lock. */
   GQueue          jobs;
@@ -101,6 +127,8 @@ struct _PmLogWriter
    * thread only before the first job and after the last. */
   int             fd;
   GByteArray     *carry;        /* the rest of a line torn in a pipe */
+  gboolean        renamed;      /* rotated away; the new file is still to create */
+  struct stat     renamed_st;   /* the mode and owner it is to have */
 };
 
 static GHashTable  *writers;        /* key → PmLogWriter* (weak) */
@@ -120,6 +148,11 @@ static gboolean io_quit;
 static guint    io_n_waiting;
 static GThread *io_threads[PM_LOG_IO_THREADS];
 static guint    io_n_threads;
+
+static int   open_log (const char *path,
+                       GError    **error);
+static char *file_key (int fd);
+static void  writers_settle (void);
 
 /* ---- batches ---------------------------------------------------------- */
 
@@ -270,6 +303,142 @@ job_fail (PmLogWriter *w,
   job->lost_from = nl + 1 - b->data;
 }
 
+/* Moves FILE.N-1 → FILE.N … FILE.1 → FILE.2, FILE → FILE.1 (so the old
+ * FILE.N, which would become FILE.N+1, goes) and goes on in a new FILE with
+ * the old one's mode and owner; with no backups, empties FILE in place. A
+ * backup that is not there is skipped. Returns 0, or the errno of the step
+ * that failed: the files stay as they are and the next batch tries again
+ * (after a failed create, only the create). */
+static int
+writer_rotate (PmLogWriter *w,
+               guint        backups)
+{
+  g_autoptr(GError) error = NULL;
+  struct stat st;
+  int fd;
+
+  if (backups == 0 && !w->renamed)
+    return ftruncate (w->fd, 0) == 0 ? 0 : errno;
+
+  if (!w->renamed)
+    {
+      if (fstat (w->fd, &w->renamed_st) < 0)
+        return errno;
+      for (guint i = backups; i >= 1; i--)
+        {
+          g_autofree char *from = i > 1 ? g_strdup_printf ("%s.%u", w->path, i - 1)
+                                        : g_strdup (w->path);
+          g_autofree char *to = g_strdup_printf ("%s.%u", w->path, i);
+
+          if (rename (from, to) < 0 && errno != ENOENT)
+            return errno;
+        }
+      w->renamed = TRUE;
+    }
+
+  /* The same function as every other open of a log: whatever it does about
+   * directories and ownership, it does for a rotated file too. */
+  fd = open_log (w->path, &error);
+  if (fd < 0)
+    return errno;
+
+  /* Best effort: only root may give a file to another owner, and the file
+   * is written either way. */
+  if (fstat (fd, &st) == 0)
+    {
+      if (st.st_uid != w->renamed_st.st_uid || st.st_gid != w->renamed_st.st_gid)
+        (void) fchown (fd, w->renamed_st.st_uid, w->renamed_st.st_gid);
+      if ((st.st_mode & 07777) != (w->renamed_st.st_mode & 07777))
+        (void) fchmod (fd, w->renamed_st.st_mode & 07777);
+    }
+  close (w->fd);
+  w->fd = fd;
+  w->renamed = FALSE;
+  return 0;
+}
+
+/* Writes @job's batch into a file that is to stay within job->max_bytes:
+ * as many whole lines as fit, a rotation, the rest. A line longer than the
+ * limit goes alone into a file of its own. */
+static void
+job_write_rotating (PmLogWriter *w,
+                    Job         *job)
+{
+  Batch *b = job->batch;
+  gboolean fresh = FALSE;   /* rotated just now: at least one line goes in */
+  gsize off = 0;
+
+  while (off < b->len)
+    {
+      struct stat st;
+      gsize n = 0;
+      gsize done;
+      int errsv;
+
+      if (!w->renamed)
+        {
+          guint64 size;
+
+          if (fstat (w->fd, &st) < 0)
+            {
+              job_fail (w, job, off, errno);
+              return;
+            }
+          size = (guint64) st.st_size;
+          n = pm_lines_fit (b->data + off, b->len - off,
+                            size < job->max_bytes ? job->max_bytes - size : 0,
+                            fresh || size == 0);
+        }
+      if (n > 0)
+        {
+          errsv = write_all (w->fd, b->data + off, n, &done);
+          if (errsv != 0)
+            {
+              job_fail (w, job, off + done, errsv);
+              return;
+            }
+          off += n;
+          fresh = FALSE;
+          continue;
+        }
+
+      errsv = writer_rotate (w, job->backups);
+      if (errsv != 0)
+        {
+          /* As a failed write: the lines not written are lost and counted,
+           * and the notice follows once a batch gets through. */
+          job->errsv = errsv;
+          job->rotate_failed = TRUE;
+          job->lost_from = off;
+          break;
+        }
+      job->rotations++;
+      fresh = TRUE;
+    }
+
+  if (job->rotations > 0)
+    {
+      g_free (job->new_key);
+      job->new_key = file_key (w->fd);
+    }
+}
+
+/* ReopenLogs: every batch before this one went to the old file. */
+static void
+job_reopen (PmLogWriter *w,
+            Job         *job)
+{
+  int fd = open_log (w->path, &job->error);
+
+  if (fd < 0)
+    return;     /* the old file it is, then */
+  close (w->fd);
+  w->fd = fd;
+  w->renamed = FALSE;
+  g_clear_pointer (&w->carry, g_byte_array_unref);
+  job->new_key = file_key (fd);
+}
+
 static void
 job_run (PmLogWriter *w,
          Job         *job)
@@ -277,13 +446,9 @@ job_run (PmLogWriter *w,
   gsize done;
   int errsv;
 
-  if (job->kind == JOB_SWITCH)
+  if (job->kind == JOB_REOPEN)
     {
-      /* Every batch before this one went to the old file. */
-      close (w->fd);
-      w->fd = job->new_fd;
-      job->new_fd = -1;
-      g_clear_pointer (&w->carry, g_byte_array_unref);
+      job_reopen (w, job);
       return;
     }
 
@@ -303,6 +468,11 @@ job_run (PmLogWriter *w,
       g_clear_pointer (&w->carry, g_byte_array_unref);
     }
 
+  if (job->max_bytes > 0)
+    {
+      job_write_rotating (w, job);
+      return;
+    }
   errsv = write_all (w->fd, job->batch->data, job->batch->len, &done);
   if (errsv != 0)
     job_fail (w, job, done, errsv);
@@ -594,7 +764,11 @@ pm_log_writer_flush (PmLogWriter *self)
   job->writer = pm_log_writer_ref (self);
   job->kind = JOB_WRITE;
   job->batch = g_steal_pointer (&self->batch);
-  job->new_fd = -1;
+  if (self->path != NULL && self->regular)
+    {
+      job->max_bytes = self->max_bytes;
+      job->backups = self->backups;
+    }
   self->in_flight += job->batch->len;
   self->busy = TRUE;
   io_submit (job);
@@ -629,11 +803,36 @@ writer_append_lost_reports (PmLogWriter *self)
   pm_log_writer_schedule (self);
 }
 
+/* The file at the path is another one now: the registry follows, so that a
+ * process opening the path finds this writer. */
+static void
+writer_set_key (PmLogWriter *self,
+                char        *key)
+{
+  if (writers == NULL)
+    return g_free (key);
+  if (self->key != NULL && g_hash_table_lookup (writers, self->key) == self)
+    g_hash_table_remove (writers, self->key);
+  g_free (self->key);
+  self->key = key;
+  if (self->key != NULL)
+    g_hash_table_replace (writers, self->key, self);
+}
+
 /* A job is back from its I/O thread. */
 static void
 job_complete (Job *job)
 {
   PmLogWriter *self = job->writer;
+
+  if (job->new_key != NULL)
+    writer_set_key (self, g_steal_pointer (&job->new_key));
+  if (job->rotations > 0)
+    {
+      g_debug ("Rotated %s (%u)", self->path, job->rotations);
+      for (guint i = 0; i < self->members->len; i++)
+        pm_log_client_rotated (g_array_index (self->members, Member, i).client, job->rotations);
+    }
 
   if (job->kind == JOB_WRITE)
     {
@@ -642,7 +841,9 @@ job_complete (Job *job)
       self->in_flight -= b->len;
       if (job->errsv != 0)
         {
-          if (self->last_errno != job->errsv)
+          if (self->last_errno != job->errsv && job->rotate_failed)
+            g_message ("Cannot rotate %s: %s", self->path, g_strerror (job->errsv));
+          else if (self->last_errno != job->errsv)
             g_message ("Cannot write to %s: %s", self->path ? self->path : "standard output",
                        g_strerror (job->errsv));
           self->last_errno = job->errsv;
@@ -667,8 +868,11 @@ job_complete (Job *job)
       /* Frees the spares if nothing comes meanwhile. */
       writer_arm_timer (self);
     }
-  else if (job->new_fd >= 0)
-    close (job->new_fd);
+  else if (job->error != NULL)
+    {
+      g_clear_error (&self->reopen_error);
+      self->reopen_error = g_steal_pointer (&job->error);
+    }
 
   g_free (job);
   pm_log_writer_unref (self);
@@ -717,6 +921,7 @@ writer_new (char *path,
   self->paused = g_ptr_array_new ();
   self->lossy = g_ptr_array_new ();
   self->spares = g_ptr_array_new_with_free_func ((GDestroyNotify) batch_free);
+  self->members = g_array_new (FALSE, FALSE, sizeof (Member));
   g_queue_init (&self->jobs);
   return self;
 }
@@ -732,6 +937,8 @@ file_key (int fd)
                           (guint64) st.st_dev, (guint64) st.st_ino);
 }
 
+/* Every open of a log file, the first one, ReopenLogs' and rotation's (on
+ * an I/O thread): PM_ERROR_LOG_FAILED, with errno kept, on failure. */
 static int
 open_log (const char *path,
           GError    **error)
@@ -745,6 +952,7 @@ open_log (const char *path,
       g_set_error (error, PM_ERROR, PM_ERROR_LOG_FAILED,
                    _("Log “%s”: cannot create directory “%s”: %s"),
                    path, dir, g_strerror (errsv));
+      errno = errsv;
       return -1;
     }
 
@@ -754,6 +962,7 @@ open_log (const char *path,
       int errsv = errno;
       g_set_error (error, PM_ERROR, PM_ERROR_LOG_FAILED,
                    _("Log “%s”: %s"), path, g_strerror (errsv));
+      errno = errsv;
     }
   return fd;
 }
@@ -768,6 +977,9 @@ pm_log_writer_open (const char *path,
 
   g_return_val_if_fail (g_path_is_absolute (path), NULL);
 
+  /* A rotating writer changes the file at its path on an I/O thread; once
+   * it has written what it was handed, its key names the file now there. */
+  writers_settle ();
   fd = open_log (path, error);
   if (fd < 0)
     return NULL;
@@ -823,6 +1035,8 @@ pm_log_writer_unref (PmLogWriter *self)
   g_ptr_array_unref (self->spares);
   g_ptr_array_unref (self->paused);
   g_ptr_array_unref (self->lossy);
+  g_array_unref (self->members);
+  g_clear_error (&self->reopen_error);
   g_clear_pointer (&self->carry, g_byte_array_unref);
 
   if (self->key != NULL && writers != NULL)
@@ -865,6 +1079,73 @@ all_writers (void)
   return all;
 }
 
+static void
+writers_settle (void)
+{
+  g_autoptr(GPtrArray) all = all_writers ();
+
+  for (guint i = 0; i < all->len; i++)
+    {
+      PmLogWriter *self = g_ptr_array_index (all, i);
+
+      if (self->max_bytes > 0)
+        pm_log_writer_wait_idle (self);
+    }
+}
+
+/* The file is rotated at the smallest size any of its processes asks for,
+ * keeping the most backups any of those asks for: nobody's file grows past
+ * what they allowed, and nobody loses backups they wanted. A process that
+ * does not rotate has no say in the number of backups. */
+static void
+writer_update_rotation (PmLogWriter *self)
+{
+  self->max_bytes = 0;
+  self->backups = 0;
+  for (guint i = 0; i < self->members->len; i++)
+    {
+      Member *m = &g_array_index (self->members, Member, i);
+
+      if (m->max_bytes == 0)
+        continue;
+      if (self->max_bytes == 0 || m->max_bytes < self->max_bytes)
+        self->max_bytes = m->max_bytes;
+      self->backups = MAX (self->backups, m->backups);
+    }
+}
+
+void
+pm_log_writer_join (PmLogWriter *self,
+                    PmLogClient *client,
+                    guint64      max_bytes,
+                    guint        backups)
+{
+  Member m = { client, max_bytes, backups };
+  guint i;
+
+  for (i = 0; i < self->members->len; i++)
+    if (g_array_index (self->members, Member, i).client == client)
+      break;
+  if (i < self->members->len)
+    g_array_index (self->members, Member, i) = m;
+  else
+    g_array_append_val (self->members, m);
+  writer_update_rotation (self);
+}
+
+void
+pm_log_writer_leave (PmLogWriter *self,
+                     PmLogClient *client)
+{
+  for (guint i = 0; i < self->members->len; i++)
+    if (g_array_index (self->members, Member, i).client == client)
+      {
+        g_array_remove_index_fast (self->members, i);
+        break;
+      }
+  writer_update_rotation (self);
+}
+
 gboolean
 pm_log_reopen_all (GError **error)
 {
@@ -874,41 +1155,33 @@ pm_log_reopen_all (GError **error)
   for (guint i = 0; i < all->len; i++)
     {
       PmLogWriter *self = g_ptr_array_index (all, i);
-      g_autoptr(GError) local_error = NULL;
       Job *job;
-      int fd;
 
-      /* Everything accepted so far belongs to the old file. */
+      /* Everything accepted so far belongs to the old file; the file is
+       * opened by the I/O thread in turn with the batches (and rotations). */
       pm_log_writer_flush (self);
-
-      fd = open_log (self->path, &local_error);
-      if (fd < 0)
-        {
-          if (failed == NULL)
-            failed = g_string_new (NULL);
-          else
-            g_string_append (failed, "; ");
-          g_string_append (failed, local_error->message);
-          continue;
-        }
-
+      g_clear_error (&self->reopen_error);
       job = g_new0 (Job, 1);
       job->writer = pm_log_writer_ref (self);
-      job->kind = JOB_SWITCH;
-      job->new_fd = fd;
+      job->kind = JOB_REOPEN;
       io_submit (job);
-
-      if (self->key != NULL)
-        g_hash_table_remove (writers, self->key);
-      g_free (self->key);
-      self->key = file_key (fd);
-      if (self->key != NULL)
-        g_hash_table_replace (writers, self->key, self);
     }
 
   /* When this returns, the old files are complete and closed. */
   for (guint i = 0; i < all->len; i++)
-    pm_log_writer_wait_idle (g_ptr_array_index (all, i));
+    {
+      PmLogWriter *self = g_ptr_array_index (all, i);
+
+      pm_log_writer_wait_idle (self);
+      if (self->reopen_error == NULL)
+        continue;
+      if (failed == NULL)
+        failed = g_string_new (NULL);
+      else
+        g_string_append (failed, "; ");
+      g_string_append (failed, self->reopen_error->message);
+      g_clear_error (&self->reopen_error);
+    }
 
   if (failed != NULL)
     {

@@ -5,9 +5,9 @@
  * the daemon's standard output, shared by every process writing there. It
  * owns the batches, which an I/O thread writes in order, write errors and
  * the "lines lost" accounting, backpressure (readers paused while the file
- * does not keep up) and reopening. Its lines come from the readers
- * (pm-log-reader.h), which fill its batch through the calls at the end.
- * All calls are made on the main thread.
+ * does not keep up), rotation by size and reopening. Its lines come from
+ * the readers (pm-log-reader.h), which fill its batch through the calls at
+ * the end. All calls are made on the main thread.
  */
 #pragma once
 
@@ -89,6 +89,15 @@ void         pm_log_writer_pause      (PmLogWriter *self,
 /* @stream, paused, is closed: it is not to be resumed. */
 void         pm_log_writer_unpause    (PmLogWriter *self,
                                        PmLogStream *stream);
+/* @client writes here, and asks for the file to be rotated past
+ * @max_bytes (0: never), keeping @backups old files; again to change that.
+ * Each rotation is told to every member: pm_log_client_rotated(). */
+void         pm_log_writer_join       (PmLogWriter *self,
+                                       PmLogClient *client,
+                                       guint64      max_bytes,
+                                       guint        backups);
+void         pm_log_writer_leave      (PmLogWriter *self,
+                                       PmLogClient *client);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PmLogWriter, pm_log_writer_unref)
 
