@@ -303,12 +303,14 @@ job_fail (PmLogWriter *w,
   job->lost_from = nl + 1 - b->data;
 }
 
-/* Moves FILE.N-1 → FILE.N … FILE.1 → FILE.2, FILE → FILE.1 (so the old
- * FILE.N, which would become FILE.N+1, goes) and goes on in a new FILE with
- * the old one's mode and owner; with no backups, empties FILE in place. A
- * backup that is not there is skipped. Returns 0, or the errno of the step
- * that failed: the files stay as they are and the next batch tries again
- * (after a failed create, only the create). */
+/* Deletes FILE.N (which would become FILE.N+1), moves FILE.N-1 → FILE.N …
+ * FILE → FILE.1 and goes on in a new FILE with the old one's mode and owner;
+ * with no backups, empties FILE in place. A backup that is not there is
+ * skipped. Returns 0, or the errno of the rename or create that failed: the
+ * next batch tries again (after a failed create, only the create).
+ *
+ * No rename replaces a file: ext4 (auto_da_alloc) would start writing back
+ * the renamed file's data at once, a rotation costing a flush to disk. */
 static int
 writer_rotate (PmLogWriter *w,
                guint        backups)
@@ -322,8 +324,12 @@ writer_rotate (PmLogWriter *w,
 
   if (!w->renamed)
     {
+      g_autofree char *oldest = g_strdup_printf ("%s.%u", w->path, backups);
+
       if (fstat (w->fd, &w->renamed_st) < 0)
         return errno;
+      /* Not there, or not a file (then the rename onto it fails): fine. */
+      (void) unlink (oldest);
       for (guint i = backups; i >= 1; i--)
         {
           g_autofree char *from = i > 1 ? g_strdup_printf ("%s.%u", w->path, i - 1)
