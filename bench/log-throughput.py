@@ -27,6 +27,7 @@ Environment: LT_MB (default 200) total megabytes per case, LT_REPS (9)
 repetitions per case (the median is reported), LT_DIR a directory for the
 files (default: a new temp dir; use it to measure on another file system),
 LT_CASES which cases to run (default "plain,strip,shared,rotate").
+LT_TIMEOUT (300) seconds a rotating run may take before it counts as failed.
 """
 import ctypes
 import os
