@@ -73,7 +73,7 @@ struct _PmLogClient
   guint64       lost;
   guint64       lost_unreported;
   PmLogRotatedFunc rotated_func;
-  guint64       rotations;
+  guint64          rotations;
   Stream       *streams[2];
   /* Timestamp of the chunk being assembled (one per read). */
   char          stamp[48];

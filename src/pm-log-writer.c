@@ -127,6 +127,7 @@ struct _PmLogWriter
    * thread only before the first job and after the last. */
   int             fd;
   GByteArray     *carry;        /* the rest of a line torn in a pipe */
+  guint           shifting;     /* a rename failed: the chain goes on from LOG.N */
   gboolean        renamed;      /* rotated away; the new file is still to create */
   struct stat     renamed_st;   /* the mode and owner it is to have */
 };
@@ -307,7 +308,7 @@ job_fail (PmLogWriter *w,
  * FILE → FILE.1 and goes on in a new FILE with the old one's mode and owner;
  * with no backups, empties FILE in place. A backup that is not there is
  * skipped. Returns 0, or the errno of the rename or create that failed: the
- * next batch tries again (after a failed create, only the create).
+ * next batch goes on from there (no backup is shifted or deleted twice).
  *
  * No rename replaces a file: ext4 (auto_da_alloc) would start writing back
  * the renamed file's data at once, a rotation costing a flush to disk. */
@@ -324,14 +325,19 @@ writer_rotate (PmLogWriter *w,
 
   if (!w->renamed)
     {
-      g_autofree char *oldest = g_strdup_printf ("%s.%u", w->path, backups);
-
-      if (fstat (w->fd, &w->renamed_st) < 0)
-        return errno;
-      /* Not there, or not a file (then the rename onto it fails): fine. */
-      (void) unlink (oldest);
-      for (guint i = backups; i >= 1; i--)
+      if (w->shifting == 0)
         {
+          g_autofree char *oldest = g_strdup_printf ("%s.%u", w->path, backups);
+
+          if (fstat (w->fd, &w->renamed_st) < 0)
+            return errno;
+          /* Not there, or not a file (then the rename onto it fails): fine. */
+          (void) unlink (oldest);
+          w->shifting = backups;
+        }
+      for (; w->shifting >= 1; w->shifting--)
+        {
+          guint i = w->shifting;
           g_autofree char *from = i > 1 ? g_strdup_printf ("%s.%u", w->path, i - 1)
                                         : g_strdup (w->path);
           g_autofree char *to = g_strdup_printf ("%s.%u", w->path, i);
@@ -388,7 +394,7 @@ job_write_rotating (PmLogWriter *w,
           if (fstat (w->fd, &st) < 0)
             {
               job_fail (w, job, off, errno);
-              return;
+              break;
             }
           size = (guint64) st.st_size;
           n = pm_lines_fit (b->data + off, b->len - off,
@@ -401,7 +407,7 @@ job_write_rotating (PmLogWriter *w,
           if (errsv != 0)
             {
               job_fail (w, job, off + done, errsv);
-              return;
+              break;
             }
           off += n;
           fresh = FALSE;
@@ -441,6 +447,7 @@ job_reopen (PmLogWriter *w,
   close (w->fd);
   w->fd = fd;
   w->renamed = FALSE;
+  w->shifting = 0;
   g_clear_pointer (&w->carry, g_byte_array_unref);
   job->new_key = file_key (fd);
 }
@@ -1129,6 +1136,9 @@ pm_log_writer_join (PmLogWriter *self,
   Member m = { client, max_bytes, backups };
   guint i;
 
+  /* Standard output is never rotated, and may have thousands of writers. */
+  if (self->path == NULL)
+    return;
   for (i = 0; i < self->members->len; i++)
     if (g_array_index (self->members, Member, i).client == client)
       break;
