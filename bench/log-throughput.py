@@ -11,6 +11,10 @@ daemon on it, and measures, in the same run:
      (target: ≥ 0.8× of cat's throughput);
   2. the same with stripANSI on coloured lines (target ≥ 0.6×);
   3. 8 children into one file vs 8 producers into 8 cats (target ≥ 0.8×);
+  4. case 1 with logMaxBytes 1 MiB (rotation, 5 backups) vs case 1 without
+     rotation, alternated run by run (target ≥ 0.9×); the end is the moment
+     the last rotation has created the file that ends up holding the tail
+     (counted with inotify) and that file holds it all;
 
 plus the daemon's CPU seconds per 100 MB (utime+stime from /proc/PID/stat)
 and its peak RSS (VmHWM from /proc/PID/status).
@@ -22,10 +26,13 @@ processes started here are stopped, by PID.
 Environment: LT_MB (default 200) total megabytes per case, LT_REPS (9)
 repetitions per case (the median is reported), LT_DIR a directory for the
 files (default: a new temp dir; use it to measure on another file system),
-LT_CASES which cases to run (default "plain,strip,shared").
+LT_CASES which cases to run (default "plain,strip,shared,rotate").
+LT_TIMEOUT (300) seconds a rotating run may take before it counts as failed.
 """
+import ctypes
 import os
 import shutil
+import struct
 import signal
 import statistics
 import subprocess
@@ -40,7 +47,7 @@ RESULTS = os.path.join(HERE, "results", "log-throughput.md")
 
 MB = int(os.environ.get("LT_MB", "200"))
 REPS = int(os.environ.get("LT_REPS", "9"))
-CASES = os.environ.get("LT_CASES", "plain,strip,shared").split(",")
+CASES = os.environ.get("LT_CASES", "plain,strip,shared,rotate").split(",")
 LINE = 100
 # The producer's buffer: 10,000 lines of 100 bytes, written with one write()
 # of up to 1 MB at a time, so the producer costs next to nothing.
@@ -173,10 +180,11 @@ def start_daemon(addr):
     raise SystemExit("elife-pmd did not own its name within 10 s")
 
 
-def start_opts(producer, args, logpath, strip):
+def start_opts(producer, args, logpath, strip, max_bytes=0):
     argv = ", ".join("'%s'" % a for a in args)
     return ("{'script': <'%s'>, 'args': <[%s]>, 'log': <'%s'>, 'restart': <'never'>, "
-            "'stripANSI': <%s>}" % (producer, argv, logpath, "true" if strip else "false"))
+            "'stripANSI': <%s>, 'logMaxBytes': <uint64 %d>}"
+            % (producer, argv, logpath, "true" if strip else "false", max_bytes))
 
 
 # ---- measurements ------------------------------------------------------------------
@@ -260,6 +268,121 @@ def run_daemon(addr, pmd, producer, n, per_child, colour, strip):
     return t, cpu
 
 
+# ---- rotation --------------------------------------------------------------------
+
+ROTATE_MAX = 1 << 20
+ROTATE_BACKUPS = 5          # the default
+IN_CREATE = 0x100
+IN_MOVED_FROM = 0x40
+LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+class Creates:
+    """Counts files created under a name in TMP (inotify): every rotation
+    creates the log anew. Rotations come faster than any poll could see.
+    The renames are watched too: inotify merges an event with an identical
+    one still unread, and a rename comes between two creates."""
+
+    def __init__(self, name):
+        self.name = name.encode()
+        self.fd = LIBC.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        if self.fd < 0 or LIBC.inotify_add_watch(self.fd, TMP.encode(), IN_CREATE | IN_MOVED_FROM) < 0:
+            raise SystemExit("inotify: %s" % os.strerror(ctypes.get_errno()))
+        self.count = 0
+
+    def poll(self):
+        while True:
+            try:
+                data = os.read(self.fd, 65536)
+            except BlockingIOError:
+                return self.count
+            off = 0
+            while off < len(data):
+                _, mask, _, n = struct.unpack_from("iIII", data, off)
+                name = data[off + 16:off + 16 + n].rstrip(b"\0")
+                if mask & IN_CREATE and name == self.name:
+                    self.count += 1
+                off += 16 + n
+
+    def close(self):
+        os.close(self.fd)
+
+
+def run_rotating(addr, pmd, producer, per_child):
+    """One child logging with logMaxBytes 1 MiB: timed until the rotations
+    that the bytes call for are done and the log holds the tail."""
+    out = os.path.join(TMP, "rot.log")
+    per_file = ROTATE_MAX // LINE * LINE        # whole lines only
+    lines_per_file = per_file // LINE
+    n_lines = per_child // LINE
+    rotations = (n_lines - 1) // lines_per_file
+    tail = per_child - rotations * per_file
+    go = new_go()
+    gdbus(addr, "Start", start_opts(producer, [per_child, 0, 0, go], out, False, ROTATE_MAX))
+    creates = Creates("rot.log")                # after Start created the first one
+    cpu0 = cpu_seconds(pmd.pid)
+    t0 = release(go)
+    deadline = time.monotonic() + float(os.environ.get('LT_TIMEOUT', '300'))
+    while True:
+        if creates.poll() >= rotations:
+            try:
+                if os.stat(out).st_size >= tail:
+                    break
+            except FileNotFoundError:
+                pass
+        if time.monotonic() > deadline:
+            listing = sorted((n, os.path.getsize(os.path.join(TMP, n)))
+                             for n in os.listdir(TMP) if n.startswith("rot.log"))
+            raise SystemExit("%d of %d rotations after 300 s: %s" % (creates.count, rotations,
+                                                                    listing))
+        time.sleep(0.002)
+    t = time.monotonic() - t0
+    time.sleep(0.05)
+    creates.poll()
+    creates.close()
+    if creates.count != rotations or os.path.getsize(out) != tail:
+        raise SystemExit("%d rotations and %d bytes in the log, expected %d and %d"
+                         % (creates.count, os.path.getsize(out), rotations, tail))
+    for i in range(1, min(rotations, ROTATE_BACKUPS) + 1):
+        if os.path.getsize("%s.%d" % (out, i)) != per_file:
+            raise SystemExit("%s.%d is not %d bytes" % (out, i, per_file))
+    if os.path.exists("%s.%d" % (out, ROTATE_BACKUPS + 1)):
+        raise SystemExit("more than %d backups" % ROTATE_BACKUPS)
+    cpu = cpu_seconds(pmd.pid) - cpu0
+    gdbus(addr, "StopAll")
+    for name in os.listdir(TMP):
+        if name.startswith("rot.log"):
+            os.unlink(os.path.join(TMP, name))
+    return t, cpu
+
+
+def rotate_case(addr, pmd, producer, title, target):
+    """Case 1 with and without rotation, alternated, so that both see the
+    same load; the ratio of the medians, and the spread of the paired runs."""
+    per_child = TOTAL
+    plain, rot, cpus, pairs = [], [], [], []
+    for r in range(REPS):
+        t0, _ = run_daemon(addr, pmd, producer, 1, per_child, 0, False)
+        t1, cpu = run_rotating(addr, pmd, producer, per_child)
+        plain.append(t0)
+        rot.append(t1)
+        cpus.append(cpu)
+        pairs.append(t0 / t1)
+        log("%s, run %d: without %.3f s, with rotation %.3f s (CPU %.3f s)"
+            % (title, r + 1, t0, t1, cpu))
+    tp, tr = median(plain), median(rot)
+    mb = per_child / 1e6
+    ratio = tp / tr
+    pairs.sort()
+    return {
+        "title": title, "mb": mb, "cat_s": tp, "pmd_s": tr, "baseline": "no rotation",
+        "cat_mbs": mb / tp, "pmd_mbs": mb / tr, "ratio": ratio, "target": target,
+        "cpu_per_100mb": median(cpus) / (mb / 100), "ok": ratio >= target,
+        "spread": "paired runs %.2f–%.2f×, quartiles %.2f–%.2f×"
+                  % (pairs[0], pairs[-1], pairs[len(pairs) // 4], pairs[(3 * len(pairs)) // 4]),
+    }
+
+
 def median(xs):
     return statistics.median(xs)
 
@@ -289,9 +412,12 @@ def table(rows, extra):
     md = ["| case | MB | cat → file | elife-pmd → log | ratio | target | CPU s / 100 MB |",
           "|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
-        md.append("| %s | %.0f | %.0f MB/s (%.2f s) | %.0f MB/s (%.2f s) | %.2f× %s | ≥ %.1f× | %.3f |"
-                  % (r["title"], r["mb"], r["cat_mbs"], r["cat_s"], r["pmd_mbs"], r["pmd_s"],
-                     r["ratio"], "✓" if r["ok"] else "✗", r["target"], r["cpu_per_100mb"]))
+        base = ("%s: " % r["baseline"]) if "baseline" in r else ""
+        spread = (" (%s)" % r["spread"]) if "spread" in r else ""
+        md.append("| %s | %.0f | %s%.0f MB/s (%.3f s) | %.0f MB/s (%.3f s) | %.2f× %s%s | ≥ %.1f× | %.3f |"
+                  % (r["title"], r["mb"], base, r["cat_mbs"], r["cat_s"], r["pmd_mbs"], r["pmd_s"],
+                     r["ratio"], "✓" if r["ok"] else "✗", spread, r["target"],
+                     r["cpu_per_100mb"]))
     md.append("")
     md += extra
     return "\n".join(md) + "\n"
@@ -324,7 +450,10 @@ def main():
             "strip": ("1 child, coloured lines, stripANSI", 1, 1, True, 0.6),
             "shared": ("8 children → 1 file (vs 8 cats → 8 files)", 8, 0, False, 0.8),
         }
-        rows = [case(addr, pmd, producer, *cases[c]) for c in CASES]
+        rows = [rotate_case(addr, pmd, producer,
+                            "1 child, plain lines, logMaxBytes 1 MiB (vs the same without rotation)",
+                            0.9)
+                if c == "rotate" else case(addr, pmd, producer, *cases[c]) for c in CASES]
         hwm = status_kb(pmd.pid, "VmHWM")
         time.sleep(1)       # the writers free their buffers once idle
         rss1 = status_kb(pmd.pid, "VmRSS")

@@ -25,6 +25,8 @@ G_BEGIN_DECLS
 #define PM_DEFAULT_STOP_TIMEOUT 200
 #define PM_DEFAULT_RESTART_OK   1800000
 #define PM_DEFAULT_START_TIMEOUT 30000
+#define PM_MAX_LOG_BACKUPS  100
+#define PM_DEFAULT_LOG_BACKUPS  5
 
 typedef enum
 {
@@ -72,6 +74,8 @@ typedef struct
   GRegex          *ready_regex;   /* readyPattern, compiled; NULL unless given */
   guint32          start_timeout; /* ms */
   guint32          watchdog_timeout; /* ms, 0: none */
+  guint64          log_max_bytes; /* 0: the log is never rotated */
+  guint32          log_backups;   /* rotated files kept: LOG.1 ... LOG.N */
 } PmOptions;
 
 PmOptions    *pm_options_parse        (GVariant        *asv,

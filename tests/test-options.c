@@ -296,6 +296,8 @@ expected_defaults (const char *script)
   e->ready_regex = NULL;
   e->start_timeout = 30000;
   e->watchdog_timeout = 0;
+  e->log_max_bytes = 0;
+  e->log_backups = 5;
   return e;
 }
 
@@ -350,6 +352,9 @@ assert_options_equal (const PmOptions *got,
                      g_regex_get_pattern (want->ready_regex));
   g_assert_cmpuint (got->start_timeout, ==, want->start_timeout);
   g_assert_cmpuint (got->watchdog_timeout, ==, want->watchdog_timeout);
+  g_assert_cmpuint (got->log_max_bytes, ==, want->log_max_bytes);
+  g_assert_cmpuint (got->log_backups, ==, want->log_backups);
+  g_assert_cmpuint (got->log_backups, <=, PM_MAX_LOG_BACKUPS);
 }
 
 /* Valid options: each key with its right type is accepted and stored */
@@ -441,6 +446,13 @@ static void expect_replace (PmOptions *e) { e->replace = TRUE; }
 static void expect_stop_timeout_0 (PmOptions *e) { e->stop_timeout = 0; }
 static void expect_stop_timeout_max (PmOptions *e) { e->stop_timeout = PM_MAX_STOP_TIMEOUT; }
 
+static void expect_log_max_bytes_1mib (PmOptions *e) { e->log_max_bytes = 1024 * 1024; }
+static void expect_log_max_bytes_1 (PmOptions *e) { e->log_max_bytes = 1; }
+static void expect_log_max_bytes_max (PmOptions *e) { e->log_max_bytes = G_MAXUINT64; }
+static void expect_log_backups_0 (PmOptions *e) { e->log_backups = 0; }
+static void expect_log_backups_max (PmOptions *e) { e->log_backups = PM_MAX_LOG_BACKUPS; }
+static void expect_log_rotation (PmOptions *e) { e->log_max_bytes = 4096; e->log_backups = 2; }
+
 static void expect_interpreter (PmOptions *e) { e->interpreter = g_strdup ("/opt/app/electron"); }
 static void expect_interpreter_bare (PmOptions *e) { e->interpreter = g_strdup ("node"); }
 
@@ -521,6 +533,8 @@ expect_everything (PmOptions *e)
   e->ready = PM_READY_MESSAGE;
   e->start_timeout = 2000;
   e->watchdog_timeout = 1000;
+  e->log_max_bytes = 1048576;
+  e->log_backups = 3;
 }
 
 static const char everything[] =
@@ -530,7 +544,8 @@ static const char everything[] =
   " 'restartOk': <uint32 5000>, 'stripANSI': <true>, 'timestamps': <true>,"
   " 'stopTimeout': <uint32 1000>, 'interpreter': <'/usr/bin/electron'>,"
   " 'stopWithCaller': <true>, 'replace': <true>, 'ready': <'message'>,"
-  " 'startTimeout': <uint32 2000>, 'watchdogTimeout': <uint32 1000>}";
+  " 'startTimeout': <uint32 2000>, 'watchdogTimeout': <uint32 1000>,"
+  " 'logMaxBytes': <uint64 1048576>, 'logBackups': <uint32 3>}";
 
 static const char everything_line[] =
   "{'script': <'run.sh'>, 'ready': <'line'>, 'readyPattern': <'^up$'>}";
@@ -605,6 +620,17 @@ static const ValidCase valid_cases[] = {
   { "startTimeout/default", "{" S "'startTimeout': <uint32 30000>}", NULL, "app", expect_nothing },
   { "startTimeout/max", "{" S "'startTimeout': <uint32 3600000>}", NULL, "app",
     expect_start_timeout_max },
+  { "logMaxBytes/zero-is-none", "{" S "'logMaxBytes': <uint64 0>}", NULL, "app", expect_nothing },
+  { "logMaxBytes/one", "{" S "'logMaxBytes': <uint64 1>}", NULL, "app", expect_log_max_bytes_1 },
+  { "logMaxBytes/1mib", "{" S "'logMaxBytes': <uint64 1048576>}", NULL, "app",
+    expect_log_max_bytes_1mib },
+  { "logMaxBytes/max", "{" S "'logMaxBytes': <uint64 18446744073709551615>}", NULL, "app",
+    expect_log_max_bytes_max },
+  { "logBackups/zero", "{" S "'logBackups': <uint32 0>}", NULL, "app", expect_log_backups_0 },
+  { "logBackups/default", "{" S "'logBackups': <uint32 5>}", NULL, "app", expect_nothing },
+  { "logBackups/max", "{" S "'logBackups': <uint32 100>}", NULL, "app", expect_log_backups_max },
+  { "logBackups/with-max-bytes", "{" S "'logMaxBytes': <uint64 4096>, 'logBackups': <uint32 2>}",
+    NULL, "app", expect_log_rotation },
   { "all-keys", everything, NULL, "srv/app.js", expect_everything },
 };
 
@@ -714,6 +740,10 @@ static const InvalidCase invalid_cases[] = {
   { "watchdogTimeout/line",
     "{" S "'ready': <'line'>, 'readyPattern': <'x'>, 'watchdogTimeout': <uint32 1000>}", NULL,
     "watchdogTimeout" },
+  { "logBackups/too-many", "{" S "'logBackups': <uint32 101>}", NULL, "logBackups" },
+  { "logBackups/u32-max", "{" S "'logBackups': <uint32 4294967295>}", NULL, "logBackups" },
+  { "twice/logMaxBytes", "{" S "'logMaxBytes': <uint64 1>, 'logMaxBytes': <uint64 2>}", NULL,
+    "logMaxBytes" },
 };
 
 static void
@@ -788,6 +818,8 @@ static const struct
   { "readyPattern", "s" },
   { "startTimeout", "u" },
   { "watchdogTimeout", "u" },
+  { "logMaxBytes", "t" },
+  { "logBackups", "u" },
 };
 
 /* Near misses first: the type a careless client (or dbus-next guessing from
