@@ -7,6 +7,7 @@
  */
 #include "config.h"
 
+#include <pwd.h>
 #include <string.h>
 
 #include <glib/gi18n.h>
@@ -16,7 +17,8 @@
 
 static const char *const shown[] = {
   "Id", "Name", "Pid", "State", "Restarts", "Script", "Args", "Cwd", "Log",
-  "ExitCode", "ExitSignal", "NextRestart", "LostLines", "StartedAt", NULL
+  "ExitCode", "ExitSignal", "NextRestart", "LostLines", "StartedAt", "User",
+  "StatusText", "LogRotations", NULL
 };
 
 static char *
@@ -118,6 +120,23 @@ print_process (PmDBusProcessManagerProcess *p,
   v = g_strdup_printf ("%" G_GUINT64_FORMAT, pm_dbus_process_manager_process_get_lost_lines (p));
   row (_("Lost lines:"), v);
   g_clear_pointer (&v, g_free);
+  v = g_strdup_printf ("%" G_GUINT64_FORMAT, pm_dbus_process_manager_process_get_log_rotations (p));
+  row (_("Log rotations:"), v);
+  g_clear_pointer (&v, g_free);
+  {
+    guint uid = pm_dbus_process_manager_process_get_user (p);
+    struct passwd *pw = getpwuid ((uid_t) uid);
+
+    v = pw != NULL ? g_strdup_printf ("%s (%u)", pw->pw_name, uid) : g_strdup_printf ("%u", uid);
+    row (_("User:"), v);
+    g_clear_pointer (&v, g_free);
+  }
+  {
+    const char *status = pm_dbus_process_manager_process_get_status_text (p);
+
+    if (status != NULL && *status != '\0')
+      row (_("Status:"), status);
+  }
 
   for (char **n = names; n && *n; n++)
     if (!g_strv_contains (shown, *n))
