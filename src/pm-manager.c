@@ -21,6 +21,7 @@
 #include "pm-names.h"
 #include "pm-options.h"
 #include "pm-process.h"
+#include "pm-spawn.h"
 
 typedef struct
 {
@@ -403,6 +404,14 @@ start_now (PmManager             *self,
       pm_options_free (opts);
       g_dbus_method_invocation_return_error (invocation, PM_ERROR, PM_ERROR_FAILED,
                                              _("The daemon is shutting down"));
+      return;
+    }
+
+  /* Before anything is opened: out of descriptors, nothing is half made. */
+  if (!pm_spawn_check_descriptors (&error))
+    {
+      pm_options_free (opts);
+      g_dbus_method_invocation_return_gerror (invocation, error);
       return;
     }
 
