@@ -132,6 +132,27 @@ caller_watch_free (CallerWatch *watch)
   g_free (watch);
 }
 
+/* Where process @id is or would be in the registry. */
+static guint
+find_index (PmManager *self,
+            guint      id)
+{
+  guint lo = 0, hi = self->processes->len;
+
+  if (hi == 0)
+    return 0;
+  while (hi - lo > 1)
+    {
+      guint mid = lo + (hi - lo) / 2;
+
+      if (pm_process_get_id (g_ptr_array_index (self->processes, mid)) <= id)
+        lo = mid;
+      else
+        hi = mid;
+    }
+  return lo;
+}
+
 static void
 forget (PmManager *self,
         PmProcess *process)
@@ -157,8 +178,16 @@ forget (PmManager *self,
                                          pm_process_get_object_path (process));
   note_activity (self);
   g_debug ("Process %u forgotten", id);
-  /* Last: this drops the registry's reference. */
-  g_ptr_array_remove (self->processes, process);
+  /* Last: this drops the registry's reference. The array is by increasing
+   * id: a StopAll of thousands must not scan it once per process. */
+  {
+    guint i = find_index (self, id);
+
+    if (i < self->processes->len && g_ptr_array_index (self->processes, i) == process)
+      g_ptr_array_remove_index (self->processes, i);
+    else
+      g_ptr_array_remove (self->processes, process);
+  }
 }
 
 static void
