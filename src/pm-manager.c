@@ -590,24 +590,16 @@ pm_manager_handle_list (PmDBusProcessManager  *iface,
                         GDBusMethodInvocation *invocation)
 {
   PmManager *self = PM_MANAGER (iface);
-  GVariantBuilder builder;
+  /* Each process keeps its entry: the reply is an array of references. */
+  g_autofree GVariant **entries = g_new (GVariant *, self->processes->len);
 
   note_activity (PM_MANAGER (iface));
 
-  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(ususu)"));
   for (guint i = 0; i < self->processes->len; i++)
-    {
-      PmDBusProcessManagerProcess *p = g_ptr_array_index (self->processes, i);
-
-      g_variant_builder_add (&builder, "(ususu)",
-                             pm_dbus_process_manager_process_get_id (p),
-                             pm_dbus_process_manager_process_get_name (p),
-                             pm_dbus_process_manager_process_get_pid (p),
-                             pm_dbus_process_manager_process_get_state (p),
-                             pm_dbus_process_manager_process_get_restarts (p));
-    }
+    entries[i] = pm_process_get_list_entry (g_ptr_array_index (self->processes, i));
   pm_dbus_process_manager_complete_list (iface, invocation,
-                                         g_variant_builder_end (&builder));
+                                         g_variant_new_array (G_VARIANT_TYPE ("(ususu)"), entries,
+                                                              self->processes->len));
   return TRUE;
 }
 
