@@ -481,3 +481,23 @@ pm_line_assembler_clear (PmLineAssembler *self)
 
   g_clear_pointer (&self->partial, g_byte_array_unref);
 }
+
+gsize
+pm_lines_fit (const guint8 *lines,
+              gsize         len,
+              guint64       room,
+              gboolean      first)
+{
+  const guint8 *nl;
+
+  g_return_val_if_fail (lines != NULL || len == 0, 0);
+
+  if (len <= room)
+    return len;
+  if (room > 0 && (nl = memrchr (lines, '\n', (gsize) room)) != NULL)
+    return nl + 1 - lines;
+  if (!first)
+    return 0;
+  nl = memchr (lines, '\n', len);
+  return nl != NULL ? (gsize) (nl + 1 - lines) : len;
+}

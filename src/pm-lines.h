@@ -85,4 +85,14 @@ gsize    pm_line_assembler_take    (PmLineAssembler *self,
 /* Drops any unfinished line and frees its buffer. */
 void     pm_line_assembler_clear   (PmLineAssembler *self);
 
+/* Of @lines (whole lines, each ending in '\n'), how many bytes go into a
+ * file that has @room bytes left before its size limit: the longest run of
+ * whole lines that fits. When not even the first line fits and @first is
+ * set (nothing is in the file yet), that line alone, however long: a line
+ * is never cut to fit. 0 means: rotate first. */
+gsize    pm_lines_fit              (const guint8    *lines,
+                                    gsize            len,
+                                    guint64          room,
+                                    gboolean         first);
+
 G_END_DECLS

@@ -242,6 +242,30 @@ parse_stop_timeout (PmOptions  *opts,
   return TRUE;
 }
 
+static gboolean
+parse_log_max_bytes (PmOptions  *opts,
+                     const char *key,
+                     GVariant   *value,
+                     GError    **error)
+{
+  opts->log_max_bytes = g_variant_get_uint64 (value);
+  return TRUE;
+}
+
+static gboolean
+parse_log_backups (PmOptions  *opts,
+                   const char *key,
+                   GVariant   *value,
+                   GError    **error)
+{
+  guint32 n = g_variant_get_uint32 (value);
+
+  if (n > PM_MAX_LOG_BACKUPS)
+    return invalid (error, key, _("must be at most 100"));
+  opts->log_backups = n;
+  return TRUE;
+}
+
 #define BOOL_PARSER(fn, field)                         \
   static gboolean                                      \
   fn (PmOptions  *opts,                                \
@@ -281,6 +305,8 @@ static const struct
   { "interpreter",    "s",     parse_interpreter },
   { "stopWithCaller", "b",     parse_stop_with_caller },
   { "replace",        "b",     parse_replace },
+  { "logMaxBytes",    "t",     parse_log_max_bytes },
+  { "logBackups",     "u",     parse_log_backups },
 };
 
 static PmOptions *
@@ -297,6 +323,7 @@ pm_options_new_default (void)
                        G_N_ELEMENTS (default_restart_at));
   opts->restart_ok = PM_DEFAULT_RESTART_OK;
   opts->stop_timeout = PM_DEFAULT_STOP_TIMEOUT;
+  opts->log_backups = PM_DEFAULT_LOG_BACKUPS;
   return opts;
 }
 

@@ -18,9 +18,11 @@ G_BEGIN_DECLS
 #define PM_MAX_NAME         256
 #define PM_MAX_RESTART_AT   1000
 #define PM_MAX_STOP_TIMEOUT 3600000         /* ms: one hour per stop phase */
+#define PM_MAX_LOG_BACKUPS  100
 
 #define PM_DEFAULT_STOP_TIMEOUT 200
 #define PM_DEFAULT_RESTART_OK   1800000
+#define PM_DEFAULT_LOG_BACKUPS  5
 
 typedef enum
 {
@@ -54,6 +56,8 @@ typedef struct
   char            *interpreter;   /* NULL: by extension */
   gboolean         stop_with_caller;
   gboolean         replace;
+  guint64          log_max_bytes; /* 0: the log is never rotated */
+  guint32          log_backups;   /* rotated files kept: LOG.1 ... LOG.N */
 } PmOptions;
 
 PmOptions    *pm_options_parse        (GVariant        *asv,

@@ -115,6 +115,13 @@ on_lost_lines (guint64  lost,
   pm_dbus_process_manager_process_set_lost_lines (iface (user_data), lost);
 }
 
+static void
+on_log_rotated (guint64  rotations,
+                gpointer user_data)
+{
+  pm_dbus_process_manager_process_set_log_rotations (iface (user_data), rotations);
+}
+
 /* ---- the node IPC channel -------------------------------------------- */
 
 static gboolean
@@ -560,6 +567,8 @@ pm_process_new (guint                 id,
 
   self->log = pm_log_client_new (writer, self->opts->name, self->opts->timestamps,
                                  self->opts->strip_ansi, on_lost_lines, self);
+  pm_log_client_set_rotation (self->log, self->opts->log_max_bytes, self->opts->log_backups,
+                              on_log_rotated);
 
   pm_dbus_process_manager_process_set_id (i, id);
   pm_dbus_process_manager_process_set_name (i, self->opts->name);

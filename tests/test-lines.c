@@ -1174,6 +1174,83 @@ test_lines_perf (void)
   g_test_minimized_result (t_strip, "memcpy + stripper: %.3f s for 200 MB", t_strip);
 }
 
+/* ---- pm_lines_fit: where a batch is cut for rotation ------------------- */
+
+static const struct
+{
+  const char *name;
+  const char *lines;
+  guint64     room;
+  gboolean    first;
+  gsize       want;
+} fit_cases[] = {
+  { "all-fit", "ab\ncd\n", 100, FALSE, 6 },
+  { "exactly", "ab\ncd\n", 6, FALSE, 6 },
+  { "one-short", "ab\ncd\n", 5, FALSE, 3 },
+  { "first-exactly", "ab\ncd\n", 3, FALSE, 3 },
+  { "none-fits", "ab\ncd\n", 2, FALSE, 0 },
+  { "no-room", "ab\ncd\n", 0, FALSE, 0 },
+  { "no-room-first", "ab\ncd\n", 0, TRUE, 3 },
+  { "long-first-alone", "abcdefgh\ncd\n", 4, TRUE, 9 },
+  { "long-first-not-at-start", "abcdefgh\ncd\n", 4, FALSE, 0 },
+  { "first-but-fits", "ab\ncd\nef\n", 7, TRUE, 6 },
+  { "empty-lines", "\n\n\n", 2, FALSE, 2 },
+  { "empty-input", "", 0, FALSE, 0 },
+  { "huge-room", "ab\n", G_MAXUINT64, FALSE, 3 },
+};
+
+static void
+test_lines_fit (void)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (fit_cases); i++)
+    {
+      const guint8 *lines = (const guint8 *) fit_cases[i].lines;
+
+      g_test_message ("%s", fit_cases[i].name);
+      g_assert_cmpuint (pm_lines_fit (lines, strlen (fit_cases[i].lines), fit_cases[i].room,
+                                      fit_cases[i].first), ==, fit_cases[i].want);
+    }
+}
+
+/* Any lines, any room: what is taken is whole lines, within the room unless
+ * it is the one line @first allows, and the longest such run. */
+static void
+test_lines_fit_random (void)
+{
+  g_autoptr(GRand) rand = g_rand_new_with_seed (15);
+
+  for (guint round = 0; round < 2000; round++)
+    {
+      g_autoptr(GByteArray) buf = g_byte_array_new ();
+      guint n_lines = g_rand_int_range (rand, 1, 20);
+      guint64 room = g_rand_int_range (rand, 0, 200);
+      gboolean first = g_rand_boolean (rand);
+      gsize got, best = 0, first_len;
+
+      for (guint l = 0; l < n_lines; l++)
+        {
+          guint len = g_rand_int_range (rand, 0, 30);
+
+          for (guint k = 0; k < len; k++)
+            g_byte_array_append (buf, (const guint8 *) "x", 1);
+          g_byte_array_append (buf, (const guint8 *) "\n", 1);
+        }
+      got = pm_lines_fit (buf->data, buf->len, room, first);
+      first_len = (guint8 *) memchr (buf->data, '\n', buf->len) + 1 - buf->data;
+      for (gsize k = 0; k < buf->len; k++)
+        if (buf->data[k] == '\n' && k + 1 <= room)
+          best = k + 1;
+
+      g_assert_true (got == 0 || buf->data[got - 1] == '\n');
+      if (best > 0)
+        g_assert_cmpuint (got, ==, best);
+      else if (first)
+        g_assert_cmpuint (got, ==, first_len);
+      else
+        g_assert_cmpuint (got, ==, 0);
+    }
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -1211,6 +1288,8 @@ main (int   argc,
   g_test_add_func ("/lines/assembler/zero-copy", test_lines_zero_copy);
   g_test_add_func ("/lines/assembler/finish-resets", test_lines_finish_resets);
   g_test_add_func ("/lines/assembler/clear", test_lines_clear);
+  g_test_add_func ("/lines/fit/table", test_lines_fit);
+  g_test_add_func ("/lines/fit/random", test_lines_fit_random);
   if (g_test_perf ())
     g_test_add_func ("/lines/perf", test_lines_perf);
 

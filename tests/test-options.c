@@ -292,6 +292,8 @@ expected_defaults (const char *script)
   e->stop_timeout = 200;
   e->stop_with_caller = FALSE;
   e->replace = FALSE;
+  e->log_max_bytes = 0;
+  e->log_backups = 5;
   return e;
 }
 
@@ -339,6 +341,9 @@ assert_options_equal (const PmOptions *got,
   g_assert_cmpstr (got->interpreter, ==, want->interpreter);
   g_assert_cmpint (got->stop_with_caller, ==, want->stop_with_caller);
   g_assert_cmpint (got->replace, ==, want->replace);
+  g_assert_cmpuint (got->log_max_bytes, ==, want->log_max_bytes);
+  g_assert_cmpuint (got->log_backups, ==, want->log_backups);
+  g_assert_cmpuint (got->log_backups, <=, PM_MAX_LOG_BACKUPS);
 }
 
 /* Valid options: each key with its right type is accepted and stored */
@@ -430,6 +435,13 @@ static void expect_replace (PmOptions *e) { e->replace = TRUE; }
 static void expect_stop_timeout_0 (PmOptions *e) { e->stop_timeout = 0; }
 static void expect_stop_timeout_max (PmOptions *e) { e->stop_timeout = PM_MAX_STOP_TIMEOUT; }
 
+static void expect_log_max_bytes_1mib (PmOptions *e) { e->log_max_bytes = 1024 * 1024; }
+static void expect_log_max_bytes_1 (PmOptions *e) { e->log_max_bytes = 1; }
+static void expect_log_max_bytes_max (PmOptions *e) { e->log_max_bytes = G_MAXUINT64; }
+static void expect_log_backups_0 (PmOptions *e) { e->log_backups = 0; }
+static void expect_log_backups_max (PmOptions *e) { e->log_backups = PM_MAX_LOG_BACKUPS; }
+static void expect_log_rotation (PmOptions *e) { e->log_max_bytes = 4096; e->log_backups = 2; }
+
 static void expect_interpreter (PmOptions *e) { e->interpreter = g_strdup ("/opt/app/electron"); }
 static void expect_interpreter_bare (PmOptions *e) { e->interpreter = g_strdup ("node"); }
 
@@ -478,6 +490,8 @@ expect_everything (PmOptions *e)
   e->interpreter = g_strdup ("/usr/bin/electron");
   e->stop_with_caller = TRUE;
   e->replace = TRUE;
+  e->log_max_bytes = 1048576;
+  e->log_backups = 3;
 }
 
 static const char everything[] =
@@ -486,7 +500,8 @@ static const char everything[] =
   " 'clearEnv': <true>, 'restart': <'on-failure'>, 'restartAt': <[uint32 0, 100]>,"
   " 'restartOk': <uint32 5000>, 'stripANSI': <true>, 'timestamps': <true>,"
   " 'stopTimeout': <uint32 1000>, 'interpreter': <'/usr/bin/electron'>,"
-  " 'stopWithCaller': <true>, 'replace': <true>}";
+  " 'stopWithCaller': <true>, 'replace': <true>,"
+  " 'logMaxBytes': <uint64 1048576>, 'logBackups': <uint32 3>}";
 
 #define S "'script': <'app'>, "
 
@@ -536,6 +551,17 @@ static const ValidCase valid_cases[] = {
   { "stopWithCaller/true", "{" S "'stopWithCaller': <true>}", NULL, "app", expect_stop_with_caller },
   { "replace/true", "{" S "'replace': <true>}", NULL, "app", expect_replace },
   { "argv-bytes/half", NULL, build_argv_half, "app", expect_argv_half },
+  { "logMaxBytes/zero-is-none", "{" S "'logMaxBytes': <uint64 0>}", NULL, "app", expect_nothing },
+  { "logMaxBytes/one", "{" S "'logMaxBytes': <uint64 1>}", NULL, "app", expect_log_max_bytes_1 },
+  { "logMaxBytes/1mib", "{" S "'logMaxBytes': <uint64 1048576>}", NULL, "app",
+    expect_log_max_bytes_1mib },
+  { "logMaxBytes/max", "{" S "'logMaxBytes': <uint64 18446744073709551615>}", NULL, "app",
+    expect_log_max_bytes_max },
+  { "logBackups/zero", "{" S "'logBackups': <uint32 0>}", NULL, "app", expect_log_backups_0 },
+  { "logBackups/default", "{" S "'logBackups': <uint32 5>}", NULL, "app", expect_nothing },
+  { "logBackups/max", "{" S "'logBackups': <uint32 100>}", NULL, "app", expect_log_backups_max },
+  { "logBackups/with-max-bytes", "{" S "'logMaxBytes': <uint64 4096>, 'logBackups': <uint32 2>}",
+    NULL, "app", expect_log_rotation },
   { "all-keys", everything, NULL, "srv/app.js", expect_everything },
 };
 
@@ -622,6 +648,10 @@ static const InvalidCase invalid_cases[] = {
     "restartAt" },
   { "twice/wrong-type", "{" S "'stopTimeout': <uint32 1>, 'stopTimeout': <'x'>}", NULL,
     "stopTimeout" },
+  { "logBackups/too-many", "{" S "'logBackups': <uint32 101>}", NULL, "logBackups" },
+  { "logBackups/u32-max", "{" S "'logBackups': <uint32 4294967295>}", NULL, "logBackups" },
+  { "twice/logMaxBytes", "{" S "'logMaxBytes': <uint64 1>, 'logMaxBytes': <uint64 2>}", NULL,
+    "logMaxBytes" },
 };
 
 static void
@@ -675,6 +705,8 @@ static const struct
   { "interpreter", "s" },
   { "stopWithCaller", "b" },
   { "replace", "b" },
+  { "logMaxBytes", "t" },
+  { "logBackups", "u" },
 };
 
 /* Near misses first: the type a careless client (or dbus-next guessing from

@@ -1,24 +1,30 @@
-/* pm-log.c — children's output into log files, as whole lines, batched.
+/* pm-log-writer.c — one log file's writer: whole lines, batched, written by
+ * I/O threads.
  *
- * The path of a line, on the main thread: read() of a child's pipe into one
- * buffer shared by all children → optional ANSI stripping in place → the
- * line assembler, which hands out complete lines (or whole runs of them)
- * without copying → the writer's batch, as "[TIME ][NAME: ]line\n". A full
- * batch (or one 50 ms old) is handed whole to an I/O thread, which writes it
- * with as few write() calls as the file takes. A line enters a batch whole,
- * batches of one file are written in order by one thread at a time, and one
- * writer serves every process sharing a file: lines never tear or mix.
+ * The readers (pm-log-reader.c) put complete lines, as
+ * "[TIME ][NAME: ]line\n", into the writer's batch. A full batch (or one
+ * 50 ms old) is handed whole to an I/O thread, which writes it with as few
+ * write() calls as the file takes. A line enters a batch whole, batches of
+ * one file are written in order by one thread at a time, and one writer
+ * serves every process sharing a file: lines never tear or mix.
  *
  * The I/O threads only ever touch a batch handed to them and the writer's
  * descriptor; what happened (lines lost to a write error) goes back to the
  * main thread with the batch, which does the accounting. So the main loop
  * never blocks on a slow disk, and reading and writing use two cores.
  *
+ * Rotation (logMaxBytes, logBackups) is done by the I/O thread between two
+ * writes of a batch: the batch is cut after the last whole line that still
+ * fits, the files are renamed, and the rest goes into the new file. Lines
+ * are written in order by one thread, so none tears, goes missing or
+ * changes places, and a file shared by several processes is rotated once.
+ * ReopenLogs is done by the same thread, in turn with the batches, so the
+ * two may come in any order.
+ *
  * Memory bound, documented in the README: per writer, at most
  * PM_LOG_HIGH_WATER bytes handed over or pending plus what one read can
- * expand to; per stream, one unfinished line (≤ PM_LINE_MAX + 1 bytes) and
- * nothing when the child is idle; one shared read buffer of
- * PM_LOG_READ_BYTES.
+ * expand to (PM_LOG_WRITER_MAX_BYTES); above the high water its readers
+ * are paused and their children block on their pipes.
  */
 #include "config.h"
 
@@ -37,27 +43,10 @@
 #include <glib/gstdio.h>
 
 #include "pm-error.h"
-#include "pm-fdmux.h"
 #include "pm-lines.h"
-#include "pm-log.h"
+#include "pm-log-reader.h"
+#include "pm-log-writer.h"
 
-/* The shared read buffer also takes what a read straight into a batch
- * leaves for the assembler: an unfinished line and a read. */
-#define PM_LOG_READ_BUF    (PM_LOG_READ_BYTES + PM_LINE_MAX + 1)
-/* "2026-11-27T18:04:05.123+01:00 " and then some. */
-#define PM_LOG_STAMP_MAX   40
-/* A pipe found full is widened to this, so a child writing flat out and the
- * daemon meet far less often (a context switch or two per pipeful). Only
- * busy children get it: the kernel holds the pages only while they are
- * filled, and an idle pipe stays at the default 64 KiB. */
-#define PM_LOG_PIPE_WIDE   (256 * 1024)
-#define PM_LOG_PIPE_DEFAULT (64 * 1024)
-/* Reads per wake-up of one pipe: enough to empty a full pipe, few enough to
- * be fair to the other children. */
-#define PM_LOG_READS_PER_WAKEUP 4
-/* Reads when a child has exited: a full pipe and then some, but bounded, in
- * case an escaped descendant keeps writing into it. */
-#define PM_LOG_DRAIN_READS 64
 /* I/O threads, started as needed: files are written in parallel up to this. */
 #define PM_LOG_IO_THREADS 2
 /* Batches one thread writes for a writer before letting others have a turn. */
@@ -81,8 +70,8 @@ typedef struct
 
 typedef enum
 {
-  JOB_WRITE,               /* write a batch */
-  JOB_SWITCH,              /* continue in another file (rotation) */
+  JOB_WRITE,               /* write a batch (rotating the file as needed) */
+  JOB_REOPEN,              /* continue in the file now at the path */
 } JobKind;
 
 typedef struct
@@ -90,22 +79,24 @@ typedef struct
   PmLogWriter *writer;     /* owns a reference, released on the main thread */
   JobKind      kind;
   Batch       *batch;      /* JOB_WRITE */
-  int          new_fd;     /* JOB_SWITCH */
+  guint64      max_bytes;  /* JOB_WRITE: rotate past this (0: never) ... */
+  guint        backups;    /* ... keeping this many old files */
   /* Set by the I/O thread: */
   int          errsv;      /* 0, or why writing failed */
+  gboolean     rotate_failed; /* errsv is a rename's or create's */
   gsize        lost_from;  /* lines from this offset on were not written */
+  guint        rotations;  /* how often the file was rotated */
+  char        *new_key;    /* the file's "dev:ino" when it changed */
+  GError      *error;      /* JOB_REOPEN: the path could not be opened */
 } Job;
 
+/* A process writing to the file, and the rotation it asks for. */
 typedef struct
 {
-  PmLogClient    *client;  /* not owned: the client owns its streams */
-  int             fd;
-  PmFdWatch      *watch;   /* NULL while paused or closed */
-  gboolean        paused;
-  gboolean        widened; /* F_SETPIPE_SZ tried */
-  PmLineAssembler lines;
-  PmAnsiStripper  ansi;
-} Stream;
+  PmLogClient *client;     /* not owned: it leaves before it goes */
+  guint64      max_bytes;
+  guint        backups;
+} Member;
 
 struct _PmLogWriter
 {
@@ -120,9 +111,13 @@ struct _PmLogWriter
   gsize           in_flight;    /* bytes handed to the I/O threads */
   guint           flush_timer;
   gboolean        busy;         /* a batch went out since the timer was armed */
-  GPtrArray      *paused;       /* of Stream*: readers waiting for room */
+  GPtrArray      *paused;       /* of PmLogStream*: readers waiting for room */
   GPtrArray      *lossy;        /* of PmLogClient* (refs) owed a "lost" line */
   int             last_errno;
+  GArray         *members;      /* of Member: every process writing here */
+  guint64         max_bytes;    /* the members' smallest non-zero logMaxBytes */
+  guint           backups;      /* and largest logBackups among those */
+  GError         *reopen_error; /* the last JOB_REOPEN's, for pm_log_reopen_all() */
 
   /* Under io_lock. */
   GQueue          jobs;
@@ -132,28 +127,12 @@ struct _PmLogWriter
    * thread only before the first job and after the last. */
   int             fd;
   GByteArray     *carry;        /* the rest of a line torn in a pipe */
-};
-
-struct _PmLogClient
-{
-  PmLogWriter  *writer;        /* owns a reference */
-  char         *prefix;        /* "NAME: " or "" */
-  gsize         prefix_len;
-  gboolean      timestamps;
-  gboolean      strip_ansi;
-  PmLogLostFunc lost_func;
-  gpointer      lost_data;
-  guint64       lost;
-  guint64       lost_unreported;
-  Stream       *streams[2];
-  /* Timestamp of the chunk being assembled (one per read). */
-  char          stamp[48];
-  gsize         stamp_len;
+  gboolean        renamed;      /* rotated away; the new file is still to create */
+  struct stat     renamed_st;   /* the mode and owner it is to have */
 };
 
 static GHashTable  *writers;        /* key → PmLogWriter* (weak) */
 static PmLogWriter *stdout_writer;
-static guint8      *read_buf;       /* shared by every stream, while any batch exists */
 static guint        n_batches;
 
 /* The I/O threads. */
@@ -170,39 +149,10 @@ static guint    io_n_waiting;
 static GThread *io_threads[PM_LOG_IO_THREADS];
 static guint    io_n_threads;
 
-static void writer_flush (PmLogWriter *self);
-static void writer_wait_idle (PmLogWriter *self);
-static void stream_watch (Stream *stream);
-static PmLogClient *pm_log_client_ref (PmLogClient *self);
-static void         pm_log_client_unref (PmLogClient *self);
-
-/* ---- time stamps ------------------------------------------------------ */
-
-/* Formats "2026-11-27T18:04:05.123+01:00 " into @out. The date part is
- * computed once per second; a whole second of lines costs one GDateTime. */
-static gsize
-format_stamp (char  *out,
-              gsize  size)
-{
-  static gint64 cached_sec = -1;
-  static char date_part[32];      /* "2026-11-27T18:04:05" */
-  static char zone_part[16];      /* "+01:00" */
-  gint64 now = g_get_real_time ();
-  gint64 sec = now / G_USEC_PER_SEC;
-  int ms = (int) ((now % G_USEC_PER_SEC) / 1000);
-
-  if (sec != cached_sec)
-    {
-      g_autoptr(GDateTime) dt = g_date_time_new_from_unix_local (sec);
-      g_autofree char *d = g_date_time_format (dt, "%Y-%m-%dT%H:%M:%S");
-      g_autofree char *z = g_date_time_format (dt, "%:z");
-
-      g_strlcpy (date_part, d, sizeof date_part);
-      g_strlcpy (zone_part, z, sizeof zone_part);
-      cached_sec = sec;
-    }
-  return g_snprintf (out, size, "%s.%03d%s ", date_part, ms, zone_part);
-}
+static int   open_log (const char *path,
+                       GError    **error);
+static char *file_key (int fd);
+static void  writers_settle (void);
 
 /* ---- batches ---------------------------------------------------------- */
 
@@ -244,7 +194,7 @@ batch_free (Batch *b)
   g_free (b);
   /* No batch anywhere: no output is flowing, the read buffer can go too. */
   if (--n_batches == 0)
-    g_clear_pointer (&read_buf, g_free);
+    pm_log_reader_release_buffer ();
 }
 
 /* Lines in [from, to) of @b were lost: counts them against their owners. */
@@ -273,12 +223,8 @@ batch_count_lost (Batch       *b,
       if (n == 0)
         continue;
 
-      if (seg->client->lost_unreported == 0)
+      if (pm_log_client_count_lost (seg->client, n))
         g_ptr_array_add (writer->lossy, pm_log_client_ref (seg->client));
-      seg->client->lost += n;
-      seg->client->lost_unreported += n;
-      if (seg->client->lost_func != NULL)
-        seg->client->lost_func (seg->client->lost, seg->client->lost_data);
     }
 }
 
@@ -357,6 +303,142 @@ job_fail (PmLogWriter *w,
   job->lost_from = nl + 1 - b->data;
 }
 
+/* Moves FILE.N-1 → FILE.N … FILE.1 → FILE.2, FILE → FILE.1 (so the old
+ * FILE.N, which would become FILE.N+1, goes) and goes on in a new FILE with
+ * the old one's mode and owner; with no backups, empties FILE in place. A
+ * backup that is not there is skipped. Returns 0, or the errno of the step
+ * that failed: the files stay as they are and the next batch tries again
+ * (after a failed create, only the create). */
+static int
+writer_rotate (PmLogWriter *w,
+               guint        backups)
+{
+  g_autoptr(GError) error = NULL;
+  struct stat st;
+  int fd;
+
+  if (backups == 0 && !w->renamed)
+    return ftruncate (w->fd, 0) == 0 ? 0 : errno;
+
+  if (!w->renamed)
+    {
+      if (fstat (w->fd, &w->renamed_st) < 0)
+        return errno;
+      for (guint i = backups; i >= 1; i--)
+        {
+          g_autofree char *from = i > 1 ? g_strdup_printf ("%s.%u", w->path, i - 1)
+                                        : g_strdup (w->path);
+          g_autofree char *to = g_strdup_printf ("%s.%u", w->path, i);
+
+          if (rename (from, to) < 0 && errno != ENOENT)
+            return errno;
+        }
+      w->renamed = TRUE;
+    }
+
+  /* The same function as every other open of a log: whatever it does about
+   * directories and ownership, it does for a rotated file too. */
+  fd = open_log (w->path, &error);
+  if (fd < 0)
+    return errno;
+
+  /* Best effort: only root may give a file to another owner, and the file
+   * is written either way. */
+  if (fstat (fd, &st) == 0)
+    {
+      if (st.st_uid != w->renamed_st.st_uid || st.st_gid != w->renamed_st.st_gid)
+        (void) fchown (fd, w->renamed_st.st_uid, w->renamed_st.st_gid);
+      if ((st.st_mode & 07777) != (w->renamed_st.st_mode & 07777))
+        (void) fchmod (fd, w->renamed_st.st_mode & 07777);
+    }
+  close (w->fd);
+  w->fd = fd;
+  w->renamed = FALSE;
+  return 0;
+}
+
+/* Writes @job's batch into a file that is to stay within job->max_bytes:
+ * as many whole lines as fit, a rotation, the rest. A line longer than the
+ * limit goes alone into a file of its own. */
+static void
+job_write_rotating (PmLogWriter *w,
+                    Job         *job)
+{
+  Batch *b = job->batch;
+  gboolean fresh = FALSE;   /* rotated just now: at least one line goes in */
+  gsize off = 0;
+
+  while (off < b->len)
+    {
+      struct stat st;
+      gsize n = 0;
+      gsize done;
+      int errsv;
+
+      if (!w->renamed)
+        {
+          guint64 size;
+
+          if (fstat (w->fd, &st) < 0)
+            {
+              job_fail (w, job, off, errno);
+              return;
+            }
+          size = (guint64) st.st_size;
+          n = pm_lines_fit (b->data + off, b->len - off,
+                            size < job->max_bytes ? job->max_bytes - size : 0,
+                            fresh || size == 0);
+        }
+      if (n > 0)
+        {
+          errsv = write_all (w->fd, b->data + off, n, &done);
+          if (errsv != 0)
+            {
+              job_fail (w, job, off + done, errsv);
+              return;
+            }
+          off += n;
+          fresh = FALSE;
+          continue;
+        }
+
+      errsv = writer_rotate (w, job->backups);
+      if (errsv != 0)
+        {
+          /* As a failed write: the lines not written are lost and counted,
+           * and the notice follows once a batch gets through. */
+          job->errsv = errsv;
+          job->rotate_failed = TRUE;
+          job->lost_from = off;
+          break;
+        }
+      job->rotations++;
+      fresh = TRUE;
+    }
+
+  if (job->rotations > 0)
+    {
+      g_free (job->new_key);
+      job->new_key = file_key (w->fd);
+    }
+}
+
+/* ReopenLogs: every batch before this one went to the old file. */
+static void
+job_reopen (PmLogWriter *w,
+            Job         *job)
+{
+  int fd = open_log (w->path, &job->error);
+
+  if (fd < 0)
+    return;     /* the old file it is, then */
+  close (w->fd);
+  w->fd = fd;
+  w->renamed = FALSE;
+  g_clear_pointer (&w->carry, g_byte_array_unref);
+  job->new_key = file_key (fd);
+}
+
 static void
 job_run (PmLogWriter *w,
          Job         *job)
@@ -364,13 +446,9 @@ job_run (PmLogWriter *w,
   gsize done;
   int errsv;
 
-  if (job->kind == JOB_SWITCH)
+  if (job->kind == JOB_REOPEN)
     {
-      /* Every batch before this one went to the old file. */
-      close (w->fd);
-      w->fd = job->new_fd;
-      job->new_fd = -1;
-      g_clear_pointer (&w->carry, g_byte_array_unref);
+      job_reopen (w, job);
       return;
     }
 
@@ -390,6 +468,11 @@ job_run (PmLogWriter *w,
       g_clear_pointer (&w->carry, g_byte_array_unref);
     }
 
+  if (job->max_bytes > 0)
+    {
+      job_write_rotating (w, job);
+      return;
+    }
   errsv = write_all (w->fd, job->batch->data, job->batch->len, &done);
   if (errsv != 0)
     job_fail (w, job, done, errsv);
@@ -523,14 +606,35 @@ writer_resume_readers (PmLogWriter *self)
 {
   while (self->paused->len > 0)
     {
-      Stream *stream = g_ptr_array_steal_index_fast (self->paused, self->paused->len - 1);
+      PmLogStream *stream = g_ptr_array_steal_index_fast (self->paused, self->paused->len - 1);
 
-      stream->paused = FALSE;
       if (--n_paused == 0)
         io_set_wake_main (FALSE);
-      if (stream->fd >= 0)
-        stream_watch (stream);
+      pm_log_stream_resume (stream);
     }
+}
+
+void
+pm_log_writer_pause (PmLogWriter *self,
+                     PmLogStream *stream)
+{
+  g_ptr_array_add (self->paused, stream);
+  if (n_paused++ == 0)
+    io_set_wake_main (TRUE);
+}
+
+void
+pm_log_writer_unpause (PmLogWriter *self,
+                       PmLogStream *stream)
+{
+  if (g_ptr_array_remove_fast (self->paused, stream) && --n_paused == 0)
+    io_set_wake_main (FALSE);
+}
+
+gboolean
+pm_log_writer_is_regular (PmLogWriter *self)
+{
+  return self->regular;
 }
 
 static gboolean
@@ -542,8 +646,8 @@ writer_congested (PmLogWriter *self)
 static void writer_arm_timer (PmLogWriter *self);
 
 /* Whether more lines may come in, finished jobs counted. */
-static gboolean
-writer_has_room (PmLogWriter *self)
+gboolean
+pm_log_writer_has_room (PmLogWriter *self)
 {
   if (!writer_congested (self))
     return TRUE;
@@ -572,7 +676,7 @@ on_flush_timer (gpointer user_data)
       g_ptr_array_set_size (self->spares, 0);
       return G_SOURCE_REMOVE;
     }
-  writer_flush (self);
+  pm_log_writer_flush (self);
   return G_SOURCE_REMOVE;
 }
 
@@ -603,11 +707,20 @@ writer_batch (PmLogWriter *self,
   return b;
 }
 
+guint8 *
+pm_log_writer_tail (PmLogWriter *self,
+                    gsize        room)
+{
+  Batch *b = writer_batch (self, room);
+
+  return b->data + b->len;
+}
+
 /* Adds @len bytes, already in place at the end of the batch, as @client's. */
-static void
-writer_commit (PmLogWriter *self,
-               PmLogClient *client,
-               gsize        len)
+void
+pm_log_writer_commit (PmLogWriter *self,
+                      PmLogClient *client,
+                      gsize        len)
 {
   Batch *b = self->batch;
   Segment *last;
@@ -625,21 +738,21 @@ writer_commit (PmLogWriter *self,
 }
 
 /* Makes sure @extra more bytes fit, and notes that they belong to @client. */
-static guint8 *
-writer_reserve (PmLogWriter *self,
-                PmLogClient *client,
-                gsize        extra)
+guint8 *
+pm_log_writer_reserve (PmLogWriter *self,
+                       PmLogClient *client,
+                       gsize        extra)
 {
   Batch *b = writer_batch (self, extra);
   gsize old_len = b->len;
 
-  writer_commit (self, client, extra);
+  pm_log_writer_commit (self, client, extra);
   return b->data + old_len;
 }
 
 /* Hands the pending lines to the I/O threads. */
-static void
-writer_flush (PmLogWriter *self)
+void
+pm_log_writer_flush (PmLogWriter *self)
 {
   Job *job;
 
@@ -651,7 +764,11 @@ writer_flush (PmLogWriter *self)
   job->writer = pm_log_writer_ref (self);
   job->kind = JOB_WRITE;
   job->batch = g_steal_pointer (&self->batch);
-  job->new_fd = -1;
+  if (self->path != NULL && self->regular)
+    {
+      job->max_bytes = self->max_bytes;
+      job->backups = self->backups;
+    }
   self->in_flight += job->batch->len;
   self->busy = TRUE;
   io_submit (job);
@@ -662,32 +779,15 @@ writer_flush (PmLogWriter *self)
   writer_arm_timer (self);
 }
 
-static void
-writer_schedule (PmLogWriter *self)
+void
+pm_log_writer_schedule (PmLogWriter *self)
 {
   if (self->batch == NULL)
     return;
   if (self->batch->len >= PM_LOG_FLUSH_BYTES)
-    writer_flush (self);
+    pm_log_writer_flush (self);
   else if (self->batch->len > 0)
     writer_arm_timer (self);
-}
-
-static void
-writer_append_line (PmLogWriter  *self,
-                    PmLogClient  *client,
-                    const guint8 *line,
-                    gsize         len)
-{
-  gsize total = client->stamp_len + client->prefix_len + len + 1;
-  guint8 *p = writer_reserve (self, client, total);
-
-  memcpy (p, client->stamp, client->stamp_len);
-  p += client->stamp_len;
-  memcpy (p, client->prefix, client->prefix_len);
-  p += client->prefix_len;
-  memcpy (p, line, len);
-  p[len] = '\n';
 }
 
 static void
@@ -696,17 +796,27 @@ writer_append_lost_reports (PmLogWriter *self)
   while (self->lossy->len > 0)
     {
       PmLogClient *client = g_ptr_array_steal_index (self->lossy, 0);
-      g_autofree char *msg = NULL;
 
-      msg = g_strdup_printf ("elife-pmd: %" G_GUINT64_FORMAT " lines lost (%s)",
-                             client->lost_unreported, g_strerror (self->last_errno));
-      client->lost_unreported = 0;
-      client->stamp_len = client->timestamps
-        ? format_stamp (client->stamp, sizeof client->stamp) : 0;
-      writer_append_line (self, client, (const guint8 *) msg, strlen (msg));
+      pm_log_client_report_lost (client, self->last_errno);
       pm_log_client_unref (client);
     }
-  writer_schedule (self);
+  pm_log_writer_schedule (self);
+}
+
+/* The file at the path is another one now: the registry follows, so that a
+ * process opening the path finds this writer. */
+static void
+writer_set_key (PmLogWriter *self,
+                char        *key)
+{
+  if (writers == NULL)
+    return g_free (key);
+  if (self->key != NULL && g_hash_table_lookup (writers, self->key) == self)
+    g_hash_table_remove (writers, self->key);
+  g_free (self->key);
+  self->key = key;
+  if (self->key != NULL)
+    g_hash_table_replace (writers, self->key, self);
 }
 
 /* A job is back from its I/O thread. */
@@ -715,6 +825,15 @@ job_complete (Job *job)
 {
   PmLogWriter *self = job->writer;
 
+  if (job->new_key != NULL)
+    writer_set_key (self, g_steal_pointer (&job->new_key));
+  if (job->rotations > 0)
+    {
+      g_debug ("Rotated %s (%u)", self->path, job->rotations);
+      for (guint i = 0; i < self->members->len; i++)
+        pm_log_client_rotated (g_array_index (self->members, Member, i).client, job->rotations);
+    }
+
   if (job->kind == JOB_WRITE)
     {
       Batch *b = job->batch;
@@ -722,7 +841,9 @@ job_complete (Job *job)
       self->in_flight -= b->len;
       if (job->errsv != 0)
         {
-          if (self->last_errno != job->errsv)
+          if (self->last_errno != job->errsv && job->rotate_failed)
+            g_message ("Cannot rotate %s: %s", self->path, g_strerror (job->errsv));
+          else if (self->last_errno != job->errsv)
             g_message ("Cannot write to %s: %s", self->path ? self->path : "standard output",
                        g_strerror (job->errsv));
           self->last_errno = job->errsv;
@@ -747,8 +868,11 @@ job_complete (Job *job)
       /* Frees the spares if nothing comes meanwhile. */
       writer_arm_timer (self);
     }
-  else if (job->new_fd >= 0)
-    close (job->new_fd);
+  else if (job->error != NULL)
+    {
+      g_clear_error (&self->reopen_error);
+      self->reopen_error = g_steal_pointer (&job->error);
+    }
 
   g_free (job);
   pm_log_writer_unref (self);
@@ -773,8 +897,8 @@ io_dispatch (gpointer user_data)
 
 /* Waits until every job handed over for @self is written, and accounts for
  * them. Blocks the main loop: for exits, rotation and shutdown only. */
-static void
-writer_wait_idle (PmLogWriter *self)
+void
+pm_log_writer_wait_idle (PmLogWriter *self)
 {
   g_mutex_lock (&io_lock);
   while (self->scheduled)
@@ -797,6 +921,7 @@ writer_new (char *path,
   self->paused = g_ptr_array_new ();
   self->lossy = g_ptr_array_new ();
   self->spares = g_ptr_array_new_with_free_func ((GDestroyNotify) batch_free);
+  self->members = g_array_new (FALSE, FALSE, sizeof (Member));
   g_queue_init (&self->jobs);
   return self;
 }
@@ -812,6 +937,8 @@ file_key (int fd)
                           (guint64) st.st_dev, (guint64) st.st_ino);
 }
 
+/* Every open of a log file, the first one, ReopenLogs' and rotation's (on
+ * an I/O thread): PM_ERROR_LOG_FAILED, with errno kept, on failure. */
 static int
 open_log (const char *path,
           GError    **error)
@@ -825,6 +952,7 @@ open_log (const char *path,
       g_set_error (error, PM_ERROR, PM_ERROR_LOG_FAILED,
                    _("Log “%s”: cannot create directory “%s”: %s"),
                    path, dir, g_strerror (errsv));
+      errno = errsv;
       return -1;
     }
 
@@ -834,6 +962,7 @@ open_log (const char *path,
       int errsv = errno;
       g_set_error (error, PM_ERROR, PM_ERROR_LOG_FAILED,
                    _("Log “%s”: %s"), path, g_strerror (errsv));
+      errno = errsv;
     }
   return fd;
 }
@@ -848,6 +977,9 @@ pm_log_writer_open (const char *path,
 
   g_return_val_if_fail (g_path_is_absolute (path), NULL);
 
+  /* A rotating writer changes the file at its path on an I/O thread; once
+   * it has written what it was handed, its key names the file now there. */
+  writers_settle ();
   fd = open_log (path, error);
   if (fd < 0)
     return NULL;
@@ -896,13 +1028,15 @@ pm_log_writer_unref (PmLogWriter *self)
    * the writer: nothing is left to write. */
   g_warn_if_fail (self->batch == NULL || self->batch->len == 0);
   g_warn_if_fail (self->lossy->len == 0);
-  writer_wait_idle (self);
+  pm_log_writer_wait_idle (self);
 
   g_clear_handle_id (&self->flush_timer, g_source_remove);
   g_clear_pointer (&self->batch, batch_free);
   g_ptr_array_unref (self->spares);
   g_ptr_array_unref (self->paused);
   g_ptr_array_unref (self->lossy);
+  g_array_unref (self->members);
+  g_clear_error (&self->reopen_error);
   g_clear_pointer (&self->carry, g_byte_array_unref);
 
   if (self->key != NULL && writers != NULL)
@@ -923,8 +1057,8 @@ writer_drain (PmLogWriter *self)
 {
   for (guint round = 0; round < 2; round++)
     {
-      writer_flush (self);
-      writer_wait_idle (self);
+      pm_log_writer_flush (self);
+      pm_log_writer_wait_idle (self);
     }
 }
 
@@ -945,6 +1079,73 @@ all_writers (void)
   return all;
 }
 
+static void
+writers_settle (void)
+{
+  g_autoptr(GPtrArray) all = all_writers ();
+
+  for (guint i = 0; i < all->len; i++)
+    {
+      PmLogWriter *self = g_ptr_array_index (all, i);
+
+      if (self->max_bytes > 0)
+        pm_log_writer_wait_idle (self);
+    }
+}
+
+/* The file is rotated at the smallest size any of its processes asks for,
+ * keeping the most backups any of those asks for: nobody's file grows past
+ * what they allowed, and nobody loses backups they wanted. A process that
+ * does not rotate has no say in the number of backups. */
+static void
+writer_update_rotation (PmLogWriter *self)
+{
+  self->max_bytes = 0;
+  self->backups = 0;
+  for (guint i = 0; i < self->members->len; i++)
+    {
+      Member *m = &g_array_index (self->members, Member, i);
+
+      if (m->max_bytes == 0)
+        continue;
+      if (self->max_bytes == 0 || m->max_bytes < self->max_bytes)
+        self->max_bytes = m->max_bytes;
+      self->backups = MAX (self->backups, m->backups);
+    }
+}
+
+void
+pm_log_writer_join (PmLogWriter *self,
+                    PmLogClient *client,
+                    guint64      max_bytes,
+                    guint        backups)
+{
+  Member m = { client, max_bytes, backups };
+  guint i;
+
+  for (i = 0; i < self->members->len; i++)
+    if (g_array_index (self->members, Member, i).client == client)
+      break;
+  if (i < self->members->len)
+    g_array_index (self->members, Member, i) = m;
+  else
+    g_array_append_val (self->members, m);
+  writer_update_rotation (self);
+}
+
+void
+pm_log_writer_leave (PmLogWriter *self,
+                     PmLogClient *client)
+{
+  for (guint i = 0; i < self->members->len; i++)
+    if (g_array_index (self->members, Member, i).client == client)
+      {
+        g_array_remove_index_fast (self->members, i);
+        break;
+      }
+  writer_update_rotation (self);
+}
+
 gboolean
 pm_log_reopen_all (GError **error)
 {
@@ -954,41 +1155,33 @@ pm_log_reopen_all (GError **error)
   for (guint i = 0; i < all->len; i++)
     {
       PmLogWriter *self = g_ptr_array_index (all, i);
-      g_autoptr(GError) local_error = NULL;
       Job *job;
-      int fd;
 
-      /* Everything accepted so far belongs to the old file. */
-      writer_flush (self);
-
-      fd = open_log (self->path, &local_error);
-      if (fd < 0)
-        {
-          if (failed == NULL)
-            failed = g_string_new (NULL);
-          else
-            g_string_append (failed, "; ");
-          g_string_append (failed, local_error->message);
-          continue;
-        }
-
+      /* Everything accepted so far belongs to the old file; the file is
+       * opened by the I/O thread in turn with the batches (and rotations). */
+      pm_log_writer_flush (self);
+      g_clear_error (&self->reopen_error);
       job = g_new0 (Job, 1);
       job->writer = pm_log_writer_ref (self);
-      job->kind = JOB_SWITCH;
-      job->new_fd = fd;
+      job->kind = JOB_REOPEN;
       io_submit (job);
-
-      if (self->key != NULL)
-        g_hash_table_remove (writers, self->key);
-      g_free (self->key);
-      self->key = file_key (fd);
-      if (self->key != NULL)
-        g_hash_table_replace (writers, self->key, self);
     }
 
   /* When this returns, the old files are complete and closed. */
   for (guint i = 0; i < all->len; i++)
-    writer_wait_idle (g_ptr_array_index (all, i));
+    {
+      PmLogWriter *self = g_ptr_array_index (all, i);
+
+      pm_log_writer_wait_idle (self);
+      if (self->reopen_error == NULL)
+        continue;
+      if (failed == NULL)
+        failed = g_string_new (NULL);
+      else
+        g_string_append (failed, "; ");
+      g_string_append (failed, self->reopen_error->message);
+      g_clear_error (&self->reopen_error);
+    }
 
   if (failed != NULL)
     {
@@ -1039,345 +1232,6 @@ pm_log_shutdown (void)
   io_quit = FALSE;
   io_dispatch (NULL);
 
-  g_clear_pointer (&read_buf, g_free);
-}
-
-/* ---- streams ---------------------------------------------------------- */
-
-static void
-emit_line (const guint8 *line,
-           gsize         len,
-           gpointer      user_data)
-{
-  PmLogClient *client = user_data;
-
-  writer_append_line (client->writer, client, line, len);
-}
-
-/* Lines that need no prefix, time or change: a whole run in one copy. */
-static void
-emit_run (const guint8 *lines,
-          gsize         len,
-          gpointer      user_data)
-{
-  PmLogClient *client = user_data;
-
-  memcpy (writer_reserve (client->writer, client, len), lines, len);
-}
-
-/* A process with a prefix or time stamps (a plain one is read by
- * stream_read_into_batch()): each line is copied out with them. */
-static void
-stream_feed (Stream *stream,
-             guint8 *data,
-             gsize   len)
-{
-  PmLogClient *client = stream->client;
-
-  if (client->strip_ansi)
-    len = pm_ansi_stripper_strip (&stream->ansi, data, len);
-  /* All lines of one read share one time: the time they were read. */
-  client->stamp_len = client->timestamps
-    ? format_stamp (client->stamp, sizeof client->stamp) : 0;
-  pm_line_assembler_feed (&stream->lines, data, len, emit_line, client);
-}
-
-/* Lines written as the child wrote them: no prefix, no time. */
-static inline gboolean
-client_is_plain (PmLogClient *client)
-{
-  return client->prefix_len == 0 && !client->timestamps;
-}
-
-/* How much to read at once for @client: lines of one byte, prefixed and
- * stamped, must still fit in PM_LOG_READ_BYTES, so that the batch stays
- * within PM_LOG_BATCH_BYTES whatever the child writes. */
-static gsize
-client_read_size (PmLogClient *client)
-{
-  gsize per_byte = 1 + client->prefix_len + (client->timestamps ? PM_LOG_STAMP_MAX : 0);
-
-  return MAX (PM_LOG_READ_BYTES / per_byte, 1024);
-}
-
-/* For a plain client: reads straight into the batch, behind the unfinished
- * line taken out of the assembler, so whole lines need no copy at all. They
- * stay where they are (pm_lines_plain_run()); whatever follows the last of
- * them (a "\r\n", a line to cut, the unfinished line) goes through the
- * assembler from the read buffer. Returns what read() returned. */
-static gssize
-stream_read_into_batch (Stream *stream)
-{
-  PmLogClient *client = stream->client;
-  PmLogWriter *writer = client->writer;
-  gsize pending = pm_line_assembler_pending (&stream->lines);
-  Batch *b = writer_batch (writer, pending + PM_LOG_READ_BYTES);
-  guint8 *start = b->data + b->len;
-  guint8 *p;
-  guint8 *end;
-  gssize n;
-
-  n = read (stream->fd, start + pending, PM_LOG_READ_BYTES);
-  if (n <= 0)
-    return n;
-
-  end = start + pending + n;
-  if (client->strip_ansi)
-    end = start + pending + pm_ansi_stripper_strip (&stream->ansi, start + pending, n);
-  pm_line_assembler_take (&stream->lines, start);
-
-  p = start + pm_lines_plain_run (start, end - start);
-  if (p > start)
-    writer_commit (writer, client, p - start);
-  if (p < end)
-    {
-      /* The rest, from a copy: the assembler's lines land where it is. */
-      gsize rest = end - p;
-
-      memcpy (read_buf, p, rest);
-      client->stamp_len = 0;
-      pm_line_assembler_feed_runs (&stream->lines, read_buf, rest, emit_line, emit_run, client);
-    }
-  return n;
-}
-
-static void
-stream_finish (Stream *stream)
-{
-  PmLogClient *client = stream->client;
-
-  client->stamp_len = client->timestamps
-    ? format_stamp (client->stamp, sizeof client->stamp) : 0;
-  pm_line_assembler_finish (&stream->lines, emit_line, client);
-}
-
-static void on_readable (int      fd,
-                         guint32  events,
-                         gpointer user_data);
-
-static void
-stream_watch (Stream *stream)
-{
-  g_return_if_fail (stream->watch == NULL);
-  stream->watch = pm_fd_watch_add (stream->fd, on_readable, stream);
-}
-
-static void
-stream_unwatch (Stream *stream)
-{
-  g_clear_pointer (&stream->watch, pm_fd_watch_remove);
-}
-
-static void
-stream_close (Stream *stream)
-{
-  PmLogWriter *writer = stream->client->writer;
-
-  stream_unwatch (stream);
-  if (stream->paused)
-    {
-      g_ptr_array_remove_fast (writer->paused, stream);
-      if (--n_paused == 0)
-        io_set_wake_main (FALSE);
-    }
-  stream->paused = FALSE;
-  if (stream->fd >= 0)
-    close (stream->fd);
-  stream->fd = -1;
-}
-
-/* Reads until the pipe is empty, @max_reads is reached or the writer is
- * congested (with @drain: until the writer has room again), feeding the
- * lines on. Returns FALSE at end of file. */
-static gboolean
-stream_read (Stream  *stream,
-             guint    max_reads,
-             gboolean drain)
-{
-  PmLogClient *client = stream->client;
-  PmLogWriter *writer = client->writer;
-  gboolean plain = client_is_plain (client);
-  gsize want = client_read_size (client);
-
-  for (guint i = 0; i < max_reads; i++)
-    {
-      gssize n;
-
-      if (!writer_has_room (writer))
-        {
-          if (!drain)
-            break;
-          /* What an exited child left in its pipe is read now or never:
-           * wait for room rather than stop. */
-          writer_flush (writer);
-          writer_wait_idle (writer);
-        }
-
-      /* Here, after any batch was freed above: it lives while batches do. */
-      if (read_buf == NULL)
-        read_buf = g_malloc (PM_LOG_READ_BUF);
-      n = plain ? stream_read_into_batch (stream) : read (stream->fd, read_buf, want);
-
-      if (n > 0)
-        {
-          if (n >= PM_LOG_PIPE_DEFAULT && !stream->widened)
-            {
-              /* Best effort: the limits (pipe-max-size, per-user pages)
-               * may refuse, and the default size works too. */
-              stream->widened = TRUE;
-              (void) fcntl (stream->fd, F_SETPIPE_SZ, PM_LOG_PIPE_WIDE);
-            }
-          if (!plain)
-            stream_feed (stream, read_buf, n);
-          writer_schedule (writer);
-          if ((gsize) n < want)
-            break;      /* the pipe is empty now */
-          continue;
-        }
-      if (n < 0 && errno == EINTR)
-        {
-          i--;
-          continue;
-        }
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-        break;
-      return FALSE;     /* EOF or a broken pipe */
-    }
-  return TRUE;
-}
-
-static void
-on_readable (int      fd,
-             guint32  events,
-             gpointer user_data)
-{
-  Stream *stream = user_data;
-  PmLogWriter *writer = stream->client->writer;
-
-  if (!stream_read (stream, PM_LOG_READS_PER_WAKEUP, FALSE))
-    {
-      /* The child closed this stream (it may still run). */
-      stream_finish (stream);
-      writer_schedule (writer);
-      stream_close (stream);
-      return;
-    }
-
-  if (!writer_has_room (writer))
-    {
-      /* The file does not keep up: stop reading, the child blocks on its
-       * pipe. Resumed by writer_resume_readers. */
-      stream->paused = TRUE;
-      g_ptr_array_add (writer->paused, stream);
-      if (n_paused++ == 0)
-        io_set_wake_main (TRUE);
-      stream_unwatch (stream);
-    }
-}
-
-/* ---- clients ---------------------------------------------------------- */
-
-PmLogClient *
-pm_log_client_new (PmLogWriter  *writer,
-                   const char   *name,
-                   gboolean      timestamps,
-                   gboolean      strip_ansi,
-                   PmLogLostFunc lost_func,
-                   gpointer      user_data)
-{
-  PmLogClient *self = g_rc_box_new0 (PmLogClient);
-
-  self->writer = pm_log_writer_ref (writer);
-  self->prefix = (name && *name) ? g_strconcat (name, ": ", NULL) : g_strdup ("");
-  self->prefix_len = strlen (self->prefix);
-  self->timestamps = timestamps;
-  self->strip_ansi = strip_ansi;
-  self->lost_func = lost_func;
-  self->lost_data = user_data;
-  return self;
-}
-
-static void
-client_clear (PmLogClient *self)
-{
-  pm_log_writer_unref (self->writer);
-  g_free (self->prefix);
-}
-
-static PmLogClient *
-pm_log_client_ref (PmLogClient *self)
-{
-  return g_rc_box_acquire (self);
-}
-
-static void
-pm_log_client_unref (PmLogClient *self)
-{
-  g_rc_box_release_full (self, (GDestroyNotify) client_clear);
-}
-
-void
-pm_log_client_free (PmLogClient *self)
-{
-  if (self == NULL)
-    return;
-  pm_log_client_detach (self);
-  self->lost_func = NULL;
-  pm_log_client_unref (self);
-}
-
-void
-pm_log_client_attach (PmLogClient *self,
-                      int          stdout_fd,
-                      int          stderr_fd)
-{
-  int fds[2] = { stdout_fd, stderr_fd };
-
-  pm_log_client_detach (self);
-  for (guint i = 0; i < 2; i++)
-    {
-      Stream *stream = g_new0 (Stream, 1);
-
-      stream->client = self;
-      stream->fd = fds[i];
-      pm_line_assembler_init (&stream->lines);
-      pm_ansi_stripper_init (&stream->ansi);
-      stream_watch (stream);
-      self->streams[i] = stream;
-    }
-}
-
-void
-pm_log_client_detach (PmLogClient *self)
-{
-  gboolean any = FALSE;
-
-  for (guint i = 0; i < 2; i++)
-    {
-      Stream *stream = self->streams[i];
-
-      if (stream == NULL)
-        continue;
-      any = TRUE;
-      /* What the child wrote before it exited is in the pipe: all of it is
-       * read now, however much, so no accepted line is lost. Whatever
-       * still holds the pipe open (an escaped descendant) is not waited for. */
-      if (stream->fd >= 0)
-        stream_read (stream, PM_LOG_DRAIN_READS, TRUE);
-      stream_finish (stream);
-      stream_close (stream);
-      pm_line_assembler_clear (&stream->lines);
-      g_free (stream);
-      self->streams[i] = NULL;
-    }
-
-  /* A child that exits has its lines written now, not a batch later, and
-   * in a file before anyone hears that it exited. */
-  if (any)
-    {
-      writer_flush (self->writer);
-      if (self->writer->regular)
-        writer_wait_idle (self->writer);
-    }
+  pm_log_reader_release_buffer ();
 }
 
