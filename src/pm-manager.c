@@ -80,6 +80,19 @@ note_activity (PmManager *self)
     self->trim_timer = g_timeout_add (TRIM_DELAY_MS, on_trim_timer, self);
 }
 
+/* Every spawn, a crash restart included, is work whose garbage (signals
+ * sent, the child's bookkeeping) is worth handing back after a burst: a
+ * crash loop makes no calls. */
+static void
+on_started (PmManager  *self,
+            guint       id,
+            const char *name,
+            guint       pid,
+            gpointer    user_data)
+{
+  note_activity (self);
+}
+
 /* ---- batches ---------------------------------------------------------- */
 
 typedef void (*BatchDoneFunc) (PmManager *self,
@@ -727,5 +740,6 @@ pm_manager_init (PmManager *self)
                                          (GDestroyNotify) caller_watch_free);
   self->caller_of = g_hash_table_new_full (NULL, NULL, NULL, g_free);
   self->object_manager = g_dbus_object_manager_server_new (PM_DBUS_PATH);
+  g_signal_connect (self, "started", G_CALLBACK (on_started), NULL);
   pm_dbus_process_manager_set_version (PM_DBUS_PROCESS_MANAGER (self), PACKAGE_VERSION);
 }
