@@ -375,22 +375,11 @@ test_descriptor_limit (PmFixture *f, gconstpointer data)
   guint base_fds, started, tries;
   Listed l;
 
-  /* valgrind keeps descriptors of its own at the top of the range. */
-  if (g_getenv ("ELIFE_PMD_WRAPPER") != NULL && *g_getenv ("ELIFE_PMD_WRAPPER") != '\0')
-    {
-      g_test_skip ("the daemon runs under a tool that manages its descriptors");
-      return;
-    }
-
   pm_iterate_for (100);
   base_fds = pm_count_fds (daemon);
   /* Room for a few dozen children beyond what the daemon holds. */
   lim.rlim_cur = lim.rlim_max = base_fds + 100;
-  if (prlimit (daemon, RLIMIT_NOFILE, &lim, NULL) < 0)
-    {
-      g_test_skip ("prlimit on the daemon is not allowed here");
-      return;
-    }
+  g_assert_cmpint (prlimit (daemon, RLIMIT_NOFILE, &lim, NULL), ==, 0);
 
   tries = 100;
   started = start_many (f, sleeper_opts ("limit"), tries, &errors);
@@ -482,8 +471,13 @@ main (int argc, char **argv)
 
   pm_test_add ("/scale/many-processes", test_many_processes, NULL);
   pm_test_add ("/scale/crash-restarts", test_crash_restarts, NULL);
-  pm_test_add ("/scale/descriptor-limit", test_descriptor_limit, NULL);
-  pm_test_add ("/scale/nofile-limit", test_nofile_limit, NULL);
+  /* Under a tool (valgrind) the daemon's descriptor limits are the tool's:
+   * it keeps descriptors of its own at the top and fakes the limits. */
+  if (g_getenv ("ELIFE_PMD_WRAPPER") == NULL || *g_getenv ("ELIFE_PMD_WRAPPER") == '\0')
+    {
+      pm_test_add ("/scale/descriptor-limit", test_descriptor_limit, NULL);
+      pm_test_add ("/scale/nofile-limit", test_nofile_limit, NULL);
+    }
 
   return g_test_run ();
 }
