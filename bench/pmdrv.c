@@ -20,6 +20,10 @@
  *       between Exited and the next Started (timestamps taken in the GDBus
  *       worker thread as the messages arrive); N gaps; then Stop. PID is the
  *       daemon's, for its CPU time over the N restarts.
+ *   floor N List|GetManagedObjects
+ *       the GDBus floor for a query: takes one reply from the daemon, then
+ *       serves that very reply from a bare GDBus object (own connection and
+ *       thread, no work per call) and times N calls of it
  *   baseline-spawn N PROGRAM [ARGS]
  *       the floor for Start: N × posix_spawn (returns once exec is done)
  *   baseline-lateness N DELAY_MS SCRIPT
@@ -368,6 +372,104 @@ cmd_list (void)
   return 0;
 }
 
+/* ---- the GDBus floor of a query ------------------------------------------- */
+
+typedef struct {
+  const char      *address;
+  GVariant        *reply;
+  GMutex           lock;
+  GCond            cond;
+  char            *name;      /* the server's unique name, once up */
+  GMainLoop       *loop;
+} Floor;
+
+static void
+floor_method (GDBusConnection *c, const char *sender, const char *path, const char *iface,
+              const char *method, GVariant *params, GDBusMethodInvocation *inv, gpointer data)
+{
+  Floor *fl = data;
+
+  g_dbus_method_invocation_return_value (inv, fl->reply);
+}
+
+static gpointer
+floor_thread (gpointer data)
+{
+  static const GDBusInterfaceVTable vtable = { floor_method, NULL, NULL, { 0 } };
+  Floor *fl = data;
+  g_autoptr(GMainContext) ctx = g_main_context_new ();
+  g_autoptr(GError) error = NULL;
+  /* The reply is one value: its type without the tuple's parentheses. */
+  const char *type = g_variant_get_type_string (fl->reply);
+  g_autofree char *xml = g_strdup_printf (
+      "<node><interface name='org.elife.Bench.Floor'><method name='Get'>"
+      "<arg type='%.*s' direction='out'/></method></interface></node>",
+      (int) strlen (type) - 2, type + 1);
+  g_autoptr(GDBusNodeInfo) info = g_dbus_node_info_new_for_xml (xml, &error);
+  GDBusConnection *c;
+
+  g_main_context_push_thread_default (ctx);
+  c = g_dbus_connection_new_for_address_sync (
+      fl->address, G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                   G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION, NULL, NULL, &error);
+  if (c == NULL || info == NULL)
+    die ("floor connection", error);
+  if (g_dbus_connection_register_object (c, "/floor", info->interfaces[0], &vtable, fl, NULL,
+                                         &error) == 0)
+    die ("floor object", error);
+  fl->loop = g_main_loop_new (ctx, FALSE);
+  g_mutex_lock (&fl->lock);
+  fl->name = g_strdup (g_dbus_connection_get_unique_name (c));
+  g_cond_signal (&fl->cond);
+  g_mutex_unlock (&fl->lock);
+  g_main_loop_run (fl->loop);
+  return NULL;
+}
+
+static int
+cmd_floor (int argc, char **argv)
+{
+  Floor fl = { 0 };
+  const char *method;
+  gint64 *v;
+  int n;
+
+  if (argc < 2)
+    die ("floor N METHOD", NULL);
+  n = atoi (argv[0]);
+  method = argv[1];
+  fl.address = g_getenv ("PMDRV_ADDRESS");
+  if (g_str_equal (method, "GetManagedObjects"))
+    fl.reply = call (PATH, "org.freedesktop.DBus.ObjectManager", method, NULL,
+                     G_VARIANT_TYPE ("(a{oa{sa{sv}}})"));
+  else
+    fl.reply = call (PATH, IFACE, method, NULL, NULL);
+  g_mutex_init (&fl.lock);
+  g_cond_init (&fl.cond);
+  g_thread_unref (g_thread_new ("floor", floor_thread, &fl));
+  g_mutex_lock (&fl.lock);
+  while (fl.name == NULL)
+    g_cond_wait (&fl.cond, &fl.lock);
+  g_mutex_unlock (&fl.lock);
+
+  v = g_new (gint64, n);
+  for (int i = 0; i < n; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      gint64 t0 = g_get_monotonic_time ();
+      g_autoptr(GVariant) r = g_dbus_connection_call_sync (conn, fl.name, "/floor",
+                                                           "org.elife.Bench.Floor", "Get", NULL,
+                                                           NULL, G_DBUS_CALL_FLAGS_NONE, 120000,
+                                                           NULL, &error);
+      if (r == NULL)
+        die ("floor call", error);
+      v[i] = g_get_monotonic_time () - t0;
+    }
+  printf ("reply_bytes=%zu\n", g_variant_get_size (fl.reply));
+  stats ("floor_us", v, n);
+  return 0;
+}
+
 /* ---- restart lateness ---------------------------------------------------- */
 
 typedef struct {
@@ -605,6 +707,11 @@ main (int argc, char **argv)
     return cmd_list ();
   if (g_str_equal (cmd, "lateness"))
     return cmd_lateness (argc - 3, argv + 3);
+  if (g_str_equal (cmd, "floor"))
+    {
+      g_setenv ("PMDRV_ADDRESS", argv[1], TRUE);
+      return cmd_floor (argc - 3, argv + 3);
+    }
   fprintf (stderr, "pmdrv: unknown command %s\n", cmd);
   return 2;
 }

@@ -10,6 +10,7 @@
 #   BENCH_ANCHORS=supervisord,pm2,s6   which anchors to run (empty: none)
 #   BENCH_IDLE_SECS=10                 idle and crash-loop windows
 #   BENCH_SKIP_LOG=1                   skip bench/log-throughput (items 1–2)
+#   BENCH_SKIP_SCALE=1                 skip bench/scale.py (10,000 children)
 #   BENCH_KEEP_TMP=1                   keep the run's temp dir
 set -euo pipefail
 
@@ -91,6 +92,17 @@ if [ -z "${BENCH_SKIP_LOG:-}" ]; then
     esac
   else
     say "no bench/log-throughput.* yet: items 1–2 skipped"
+  fi
+fi
+
+# ---- issue 17: 10,000 children (bench/scale.py, written separately) ---------------
+if [ -z "${BENCH_SKIP_SCALE:-}" ]; then
+  say "scale: bench/scale.py"
+  PMDRV=$driver ELIFE_PMD=$pmd timeout 1800 python3 "$here/scale.py" >"$tmp/scale.md" \
+    2>"$tmp/scale.err" || say "scale failed (see $tmp/scale.err)"
+  if [ -s "$tmp/scale.md" ]; then
+    [ -n "$extra" ] || { extra=$tmp/extra.md; : >"$extra"; }
+    { printf '\n### 10,000 children (bench/scale.py)\n\n'; cat "$tmp/scale.md"; } >>"$extra"
   fi
 fi
 

@@ -25,6 +25,7 @@
 #include "pm-names.h"
 #include "pm-notify.h"
 #include "pm-reaper.h"
+#include "pm-spawn.h"
 #include "pm-state.h"
 
 typedef struct
@@ -248,6 +249,13 @@ main (int   argc,
       return 1;
     }
   signal (SIGPIPE, SIG_IGN);
+  /* Before the bus and the watchdog take descriptors: the spawn slots
+   * should be low. */
+  if (!pm_spawn_init (&error))
+    {
+      g_printerr ("elife-pmd: %s\n", error->message);
+      return 1;
+    }
 
   context = g_option_context_new (NULL);
   g_option_context_set_summary (context,

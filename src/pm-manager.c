@@ -29,6 +29,7 @@
 #include "pm-options.h"
 #include "pm-process.h"
 #include "pm-procstat.h"
+#include "pm-spawn.h"
 
 typedef struct
 {
@@ -89,6 +90,19 @@ note_activity (PmManager *self)
 {
   if (++self->activity >= TRIM_AFTER_ACTIVITY && self->trim_timer == 0)
     self->trim_timer = g_timeout_add (TRIM_DELAY_MS, on_trim_timer, self);
+}
+
+/* Every spawn, a crash restart included, is work whose garbage (signals
+ * sent, the child's bookkeeping) is worth handing back after a burst: a
+ * crash loop makes no calls. */
+static void
+on_started (PmManager  *self,
+            guint       id,
+            const char *name,
+            guint       pid,
+            gpointer    user_data)
+{
+  note_activity (self);
 }
 
 /* ---- batches ---------------------------------------------------------- */
@@ -344,6 +358,27 @@ caller_watch_free (CallerWatch *watch)
   g_free (watch);
 }
 
+/* Where process @id is or would be in the registry. */
+static guint
+find_index (PmManager *self,
+            guint      id)
+{
+  guint lo = 0, hi = self->processes->len;
+
+  if (hi == 0)
+    return 0;
+  while (hi - lo > 1)
+    {
+      guint mid = lo + (hi - lo) / 2;
+
+      if (pm_process_get_id (g_ptr_array_index (self->processes, mid)) <= id)
+        lo = mid;
+      else
+        hi = mid;
+    }
+  return lo;
+}
+
 static void
 forget (PmManager *self,
         PmProcess *process)
@@ -370,8 +405,16 @@ forget (PmManager *self,
                                          pm_process_get_object_path (process));
   note_activity (self);
   g_debug ("Process %u forgotten", id);
-  /* Last: this drops the registry's reference. */
-  g_ptr_array_remove (self->processes, process);
+  /* Last: this drops the registry's reference. The array is by increasing
+   * id: a StopAll of thousands must not scan it once per process. */
+  {
+    guint i = find_index (self, id);
+
+    if (i < self->processes->len && g_ptr_array_index (self->processes, i) == process)
+      g_ptr_array_remove_index (self->processes, i);
+    else
+      g_ptr_array_remove (self->processes, process);
+  }
 }
 
 static void
@@ -727,6 +770,15 @@ start_now (PmManager *self,
       return;
     }
 
+  /* Before anything is opened: out of descriptors, nothing is half made. */
+  if (!pm_spawn_check_descriptors (&error))
+    {
+      pm_options_free (opts);
+      user_release (self, uid);
+      g_dbus_method_invocation_return_gerror (invocation, error);
+      return;
+    }
+
   /* Read afresh at every start: group changes apply from the next one. */
   if (self->daemon_uid == 0 && uid != 0)
     {
@@ -959,24 +1011,16 @@ pm_manager_handle_list (PmDBusProcessManager  *iface,
                         GDBusMethodInvocation *invocation)
 {
   PmManager *self = PM_MANAGER (iface);
-  GVariantBuilder builder;
+  /* Each process keeps its entry: the reply is an array of references. */
+  g_autofree GVariant **entries = g_new (GVariant *, self->processes->len);
 
   note_activity (PM_MANAGER (iface));
 
-  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(ususu)"));
   for (guint i = 0; i < self->processes->len; i++)
-    {
-      PmDBusProcessManagerProcess *p = g_ptr_array_index (self->processes, i);
-
-      g_variant_builder_add (&builder, "(ususu)",
-                             pm_dbus_process_manager_process_get_id (p),
-                             pm_dbus_process_manager_process_get_name (p),
-                             pm_dbus_process_manager_process_get_pid (p),
-                             pm_dbus_process_manager_process_get_state (p),
-                             pm_dbus_process_manager_process_get_restarts (p));
-    }
+    entries[i] = pm_process_get_list_entry (g_ptr_array_index (self->processes, i));
   pm_dbus_process_manager_complete_list (iface, invocation,
-                                         g_variant_builder_end (&builder));
+                                         g_variant_new_array (G_VARIANT_TYPE ("(ususu)"), entries,
+                                                              self->processes->len));
   return TRUE;
 }
 
@@ -1147,5 +1191,6 @@ pm_manager_init (PmManager *self)
   self->daemon_uid = geteuid ();
   self->max_per_user = PM_MAX_PROCESSES_PER_USER;
   self->object_manager = g_dbus_object_manager_server_new (PM_DBUS_PATH);
+  g_signal_connect (self, "started", G_CALLBACK (on_started), NULL);
   pm_dbus_process_manager_set_version (PM_DBUS_PROCESS_MANAGER (self), PACKAGE_VERSION);
 }

@@ -44,6 +44,10 @@ const char    *pm_process_get_object_path (PmProcess *self);
 guint          pm_process_get_uid        (PmProcess *self);
 const char    *pm_process_state_to_string (PmProcessState state);
 
+/* This process's entry in List's reply, (ususu); valid until a property
+ * changes. */
+GVariant      *pm_process_get_list_entry (PmProcess *self);
+
 /* Spawns the child; PM_ERROR_SPAWN_FAILED when it cannot be. */
 gboolean       pm_process_spawn          (PmProcess *self,
                                           GError   **error);

@@ -54,6 +54,7 @@ static guint       group_timer;
 static gint64      group_timer_due;  /* monotonic µs */
 static guint       group_poll_ms;
 static guint       group_idle;
+static guint       sweep_idle;
 
 static void check_groups (void);
 
@@ -80,43 +81,75 @@ decode_status (const siginfo_t *info,
     }
 }
 
+/* Reaps the exited child @info describes (peeked with WNOWAIT). Its
+ * watcher is told first: while the child is a zombie its pid, and so its
+ * group id, cannot be reused, so the watcher may signal the group. */
+static void
+reap_one (siginfo_t *info)
+{
+  ExitWatch *watch;
+  pid_t pid = info->si_pid;
+
+  watch = g_hash_table_lookup (exit_watches, GINT_TO_POINTER (pid));
+  if (watch != NULL)
+    {
+      ExitWatch copy = *watch;
+      int exit_code, term_signal;
+
+      decode_status (info, &exit_code, &term_signal);
+      g_hash_table_remove (exit_watches, GINT_TO_POINTER (pid));
+      copy.func (pid, exit_code, term_signal, copy.user_data);
+    }
+  else
+    g_debug ("Reaped adopted process %d", (int) pid);
+
+  while (waitid (P_PID, pid, info, WEXITED | WNOHANG) < 0 && errno == EINTR)
+    ;
+}
+
+/* Reaps @pid if it is an exited child: the kernel looks at that one only. */
+static void
+reap_pid (pid_t pid)
+{
+  siginfo_t info = { 0 };
+
+  if (pid <= 0)
+    return;
+  while (waitid (P_PID, pid, &info, WEXITED | WNOHANG | WNOWAIT) < 0)
+    if (errno != EINTR)
+      return;
+  if (info.si_pid == pid)
+    reap_one (&info);
+}
+
+/* Reaps every exited child. Each waitid (P_ALL) walks the list of all our
+ * children, so this runs only when SIGCHLDs may have been merged. */
 static void
 reap_all (void)
 {
   for (;;)
     {
       siginfo_t info = { 0 };
-      ExitWatch *watch;
-      ExitWatch copy;
-      int exit_code, term_signal;
-      pid_t pid;
 
-      /* Peek first: while the child is a zombie its pid, and so its group
-       * id, cannot be reused, so its watcher may signal the group. */
       if (waitid (P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) < 0)
         {
           if (errno == EINTR)
             continue;
           break;          /* ECHILD: no children at all */
         }
-      pid = info.si_pid;
-      if (pid == 0)
+      if (info.si_pid == 0)
         break;
-
-      watch = g_hash_table_lookup (exit_watches, GINT_TO_POINTER (pid));
-      if (watch != NULL)
-        {
-          decode_status (&info, &exit_code, &term_signal);
-          copy = *watch;
-          g_hash_table_remove (exit_watches, GINT_TO_POINTER (pid));
-          copy.func (pid, exit_code, term_signal, copy.user_data);
-        }
-      else
-        g_debug ("Reaped adopted process %d", (int) pid);
-
-      while (waitid (P_PID, pid, &info, WEXITED | WNOHANG) < 0 && errno == EINTR)
-        ;
+      reap_one (&info);
     }
+}
+
+static gboolean
+on_sweep (gpointer user_data)
+{
+  sweep_idle = 0;
+  reap_all ();
+  check_groups ();
+  return G_SOURCE_REMOVE;
 }
 
 static gboolean
@@ -125,11 +158,18 @@ on_sigchld (int          fd,
             gpointer     user_data)
 {
   struct signalfd_siginfo buf[16];
+  gssize n;
 
-  /* Signals coalesce: the reads only empty the fd; reap_all finds them all. */
-  while (read (fd, buf, sizeof buf) > 0)
-    ;
-  reap_all ();
+  /* Each SIGCHLD names a child that exited: reaped at once, without
+   * walking all the others. While one is pending, more exits merge into it;
+   * those are found by one sweep once the loop has nothing more urgent, so
+   * a storm of exits (a StopAll of thousands) costs a walk per lull, not a
+   * walk per exit. */
+  while ((n = read (fd, buf, sizeof buf)) > 0)
+    for (gsize i = 0; i < (gsize) n / sizeof buf[0]; i++)
+      reap_pid ((pid_t) buf[i].ssi_pid);
+  if (sweep_idle == 0)
+    sweep_idle = g_idle_add_full (G_PRIORITY_DEFAULT_IDLE, on_sweep, NULL, NULL);
   check_groups ();
   return G_SOURCE_CONTINUE;
 }
@@ -190,16 +230,23 @@ arm_group_timer (gint64 now)
 static void
 check_groups (void)
 {
+  g_autoptr(GArray) done = NULL;
+  g_autoptr(GPtrArray) checked = NULL;
   gint64 now;
 
   if (group_watches == NULL)
     return;
 
+  /* One pass over the groups, callbacks afterwards: with thousands of
+   * children stopping at once, a scan per finished group would make a stop
+   * cost the square of their number. */
   now = g_get_monotonic_time ();
-  for (guint i = 0; i < group_watches->len;)
+  done = g_array_new (FALSE, FALSE, sizeof (GroupWatch));
+  checked = g_steal_pointer (&group_watches);
+  group_watches = g_ptr_array_new_with_free_func (g_free);
+  for (guint i = 0; i < checked->len; i++)
     {
-      GroupWatch *gw = g_ptr_array_index (group_watches, i);
-      GroupWatch copy;
+      GroupWatch *gw = g_ptr_array_index (checked, i);
 
       /* The group id cannot have been reused while the group has members;
        * the group is looked at right before any signal. */
@@ -207,24 +254,27 @@ check_groups (void)
         {
           if (now < gw->kill_at)
             {
-              i++;
+              g_ptr_array_add (group_watches, g_steal_pointer (&checked->pdata[i]));
               continue;
             }
           if (now - gw->kill_at < GROUP_GIVE_UP_US)
             {
               kill (-gw->pgid, SIGKILL);
-              i++;
+              g_ptr_array_add (group_watches, g_steal_pointer (&checked->pdata[i]));
               continue;
             }
           g_message ("Process group %d did not empty after SIGKILL; giving up on it",
                      (int) gw->pgid);
         }
+      g_array_append_val (done, *gw);
+    }
 
-      copy = *gw;
-      g_ptr_array_remove_index (group_watches, i);
-      copy.func (copy.pgid, copy.user_data);
-      /* The callback may have changed the array: start over. */
-      i = 0;
+  /* The callbacks may add watches: those wait for the next check. */
+  for (guint i = 0; i < done->len; i++)
+    {
+      GroupWatch *gw = &g_array_index (done, GroupWatch, i);
+
+      gw->func (gw->pgid, gw->user_data);
     }
 
   arm_group_timer (now);
@@ -276,6 +326,7 @@ pm_reaper_shutdown (void)
   g_clear_handle_id (&signal_source, g_source_remove);
   g_clear_handle_id (&group_timer, g_source_remove);
   g_clear_handle_id (&group_idle, g_source_remove);
+  g_clear_handle_id (&sweep_idle, g_source_remove);
   g_clear_pointer (&exit_watches, g_hash_table_unref);
   g_clear_pointer (&group_watches, g_ptr_array_unref);
   close (signal_fd);

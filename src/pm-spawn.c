@@ -10,6 +10,15 @@
  * paths checked with the caller's file-system credentials, and sets the
  * caller's groups, gid and uid itself between clone() and exec: the group
  * list is resolved here beforehand, since the child may not allocate.
+ *
+ * With ten thousand children the daemon holds twenty thousand descriptors,
+ * and a plain vfork copies that table into every child, whose exec then
+ * closes them one by one: a Start would cost time in proportion to the
+ * children already running. So the descriptors a child needs are first put
+ * in a few reserved low slots; the child shares our table (CLONE_FILES) and
+ * its first step makes a private copy of just the slots and below
+ * (close_range with CLOSE_RANGE_UNSHARE), so a spawn costs the same with ten
+ * children or ten thousand.
  */
 #include "config.h"
 
@@ -18,11 +27,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <linux/close_range.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -46,15 +57,105 @@ G_STATIC_ASSERT (NODE_CHANNEL_TARGET_FD == 3);
  * as any pid. */
 #define WATCHDOG_PID_SLOT "00000000000000000000"
 
-/* The children's stdin, opened once. */
-static int
-dev_null (void)
-{
-  static int fd = -1;
+static gboolean spawn_failed (GError    **error,
+                              const char *what,
+                              const char *path,
+                              int         errsv);
 
-  if (fd < 0)
-    fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
-  return fd;
+static gboolean
+spawn_failed_errno (GError    **error,
+                    const char *path,
+                    int         errsv)
+{
+  return spawn_failed (error, _("Could not open"), path, errsv);
+}
+
+/* The reserved descriptor slots (see the file's header). Each holds
+ * /dev/null when idle; the stdin slot always does. */
+enum
+{
+  SLOT_STDIN,
+  SLOT_STDOUT,
+  SLOT_STDERR,
+  SLOT_IPC,
+  SLOT_ERROR,     /* the write end of the exec-error pipe */
+  N_SLOTS
+};
+
+/* The slots sit at or above this, clear of the child's 0-3. */
+#define SLOT_BASE 10
+
+/* Descriptors the daemon keeps free for its own work beyond what a Start
+ * needs (reading /proc, rewriting the state file, reopening logs, a D-Bus
+ * message carrying descriptors). */
+#define FD_RESERVE 32
+/* What one Start may take at its peak: three pipes or socket pairs, the
+ * exec-error pipe, the script read for its "#!", the log file. */
+#define FDS_PER_START 10
+
+static int           slots[N_SLOTS] = { -1, -1, -1, -1, -1 };
+static int           slots_end;           /* one past the highest slot */
+static gboolean      share_fd_table;
+static struct rlimit child_nofile;        /* what children get (exec'd with) */
+
+/* Valgrind cannot run a clone() that shares the descriptor table without
+ * being a thread; it loads its preload objects into every process it runs. */
+static gboolean
+under_valgrind (void)
+{
+  const char *preload = g_getenv ("LD_PRELOAD");
+
+  return preload != NULL && strstr (preload, "/vgpreload_") != NULL;
+}
+
+static gboolean
+slots_init (GError **error)
+{
+  int null_fd;
+
+  if (slots[SLOT_STDIN] >= 0)
+    return TRUE;
+
+  null_fd = open ("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (null_fd < 0)
+    return spawn_failed_errno (error, "/dev/null", errno);
+  for (int i = 0; i < N_SLOTS; i++)
+    {
+      slots[i] = fcntl (null_fd, F_DUPFD_CLOEXEC, SLOT_BASE);
+      if (slots[i] < 0)
+        {
+          int errsv = errno;
+
+          for (int j = 0; j < i; j++)
+            close (slots[j]);
+          slots[0] = -1;
+          close (null_fd);
+          return spawn_failed_errno (error, "/dev/null", errsv);
+        }
+      slots_end = MAX (slots_end, slots[i] + 1);
+    }
+  close (null_fd);
+  share_fd_table = !under_valgrind ();
+  g_debug ("Spawn slots %d-%d; %s descriptor table", slots[0], slots_end - 1,
+           share_fd_table ? "shared" : "copied");
+  return TRUE;
+}
+
+/* Puts @fd in @slot (and closes @fd): the child finds it there. */
+static void
+slot_set (int slot,
+          int fd)
+{
+  while (dup3 (fd, slots[slot], O_CLOEXEC) < 0 && errno == EINTR)
+    ;
+  close (fd);
+}
+
+static void
+slot_clear (int slot)
+{
+  while (dup3 (slots[SLOT_STDIN], slots[slot], O_CLOEXEC) < 0 && errno == EINTR)
+    ;
 }
 
 char *
@@ -105,8 +206,20 @@ spawn_failed (GError    **error,
               const char *path,
               int         errsv)
 {
-  g_set_error (error, PM_ERROR, PM_ERROR_SPAWN_FAILED,
-               "%s “%s”: %s", what, path, g_strerror (errsv));
+  /* Out of descriptors is a limit, not a broken program. */
+  if (errsv == EMFILE || errsv == ENFILE)
+    {
+      struct rlimit lim = { 0 };
+
+      getrlimit (RLIMIT_NOFILE, &lim);
+      g_set_error (error, PM_ERROR, PM_ERROR_LIMIT_EXCEEDED,
+                   _("Out of file descriptors (RLIMIT_NOFILE is %llu; each process takes 2, "
+                     "a start up to %d): %s"),
+                   (unsigned long long) lim.rlim_cur, FDS_PER_START, g_strerror (errsv));
+    }
+  else
+    g_set_error (error, PM_ERROR, PM_ERROR_SPAWN_FAILED,
+                 "%s “%s”: %s", what, path, g_strerror (errsv));
   return FALSE;
 }
 
@@ -286,11 +399,14 @@ typedef struct
   char       **argv;
   char       **envp;
   const char  *cwd;
-  int          fds[4];      /* become 0, 1, 2 and (node) 3; -1 for none */
-  int          err_fd;      /* write end of the error pipe */
+  int          fds[4];      /* slots that become 0, 1, 2 and (node) 3; -1 for none */
+  int          n_fds;       /* 3, or 4 with the IPC channel */
+  int          err_fd;      /* the error slot */
+  int          slots_end;
   pid_t        parent;
   const PmCreds *creds;     /* become this user, or NULL */
   char        *pid_slot;    /* WATCHDOG_PID's value in envp, or NULL */
+  struct rlimit nofile;
 } ChildArgs;
 
 static void
@@ -337,6 +453,12 @@ child_main (void *data)
     if (sig != SIGKILL && sig != SIGSTOP)
       sigaction (sig, &dfl, NULL);
 
+  /* A descriptor table of our own holding only what lies below the end of
+   * the slots: with a shared table, the kernel copies just those. Nothing
+   * here may touch a descriptor before this. */
+  if (close_range (a->slots_end, ~0U, CLOSE_RANGE_UNSHARE) < 0)
+    child_fail (a);
+
   if (setpgid (0, 0) < 0)
     child_fail (a);
 
@@ -357,30 +479,24 @@ child_main (void *data)
   if (getppid () != a->parent)
     _exit (127);
 
-  for (int target = 0; target < 4; target++)
-    {
-      int fd = a->fds[target];
-
-      if (fd < 0)
-        continue;
-      if (fd == target)
-        {
-          if (fcntl (fd, F_SETFD, 0) < 0)
-            child_fail (a);
-        }
-      else if (dup2 (fd, target) < 0)
-        child_fail (a);
-    }
-  /* Everything else is close-on-exec already; this is the safety net for
-   * descriptors a library opened without the flag. */
-  close_range (a->fds[3] >= 0 ? 4 : 3, ~0U, CLOSE_RANGE_CLOEXEC);
-  fcntl (a->err_fd, F_SETFD, FD_CLOEXEC);
+  /* The slots are at SLOT_BASE or above: no target is a slot. */
+  for (int target = 0; target < a->n_fds; target++)
+    if (dup2 (a->fds[target], target) < 0)
+      child_fail (a);
+  /* The rest (the slots, the daemon's own low descriptors) goes on exec;
+   * the error slot stays open until then. */
+  close_range (a->n_fds, ~0U, CLOSE_RANGE_CLOEXEC);
 
   if (chdir (a->cwd) < 0)
     child_fail (a);
   /* Only the child knows its pid before exec. */
   if (a->pid_slot != NULL)
     write_pid (a->pid_slot, getpid ());
+
+  /* The daemon raised its own soft limit; children get the one it was
+   * started with (select() breaks above 1024), as systemd does. */
+  if (a->nofile.rlim_max != 0)
+    setrlimit (RLIMIT_NOFILE, &a->nofile);
 
   sigemptyset (&empty);
   sigprocmask (SIG_SETMASK, &empty, NULL);
@@ -392,15 +508,18 @@ child_main (void *data)
 
 /* Spawns like posix_spawn: clone(CLONE_VM | CLONE_VFORK) copies no page
  * tables, so the cost of a spawn does not grow with the daemon's memory,
- * and the parent's heap is not made copy-on-write under its feet. The error
- * of a failed exec comes back through a close-on-exec pipe (which also
- * works where a tool turns the vfork into a fork). */
+ * and the parent's heap is not made copy-on-write under its feet; with
+ * CLONE_FILES (see the file's header) it does not grow with the daemon's
+ * descriptors either. The error of a failed exec comes back through a
+ * close-on-exec pipe (which also works where a tool turns the vfork into a
+ * fork). */
 static pid_t
 clone_child (ChildArgs *a,
              int       *errsv)
 {
   static guint8 *stack;
   const gsize stack_size = 64 * 1024;
+  int flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
   sigset_t all, old;
   int err_pipe[2];
   int dumpable;
@@ -409,26 +528,31 @@ clone_child (ChildArgs *a,
 
   if (stack == NULL)
     stack = g_malloc (stack_size);
+  if (share_fd_table)
+    flags |= CLONE_FILES;
 
   if (pipe2 (err_pipe, O_CLOEXEC) < 0)
     {
       *errsv = errno;
       return -1;
     }
-  a->err_fd = err_pipe[1];
+  slot_set (SLOT_ERROR, err_pipe[1]);
+  a->err_fd = slots[SLOT_ERROR];
+  a->slots_end = slots_end;
   a->parent = getpid ();
 
   sigfillset (&all);
   pthread_sigmask (SIG_SETMASK, &all, &old);
   dumpable = a->creds != NULL ? prctl (PR_GET_DUMPABLE, 0, 0, 0, 0) : 0;
-  pid = clone (child_main, stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, a);
+  pid = clone (child_main, stack + stack_size, flags, a);
   *errsv = errno;
   /* A child that changed its uid made the memory it shares with us (ours)
    * undumpable, as the kernel does on every change of credentials. */
   if (dumpable > 0 && prctl (PR_GET_DUMPABLE, 0, 0, 0, 0) != dumpable)
     prctl (PR_SET_DUMPABLE, dumpable, 0, 0, 0);
   pthread_sigmask (SIG_SETMASK, &old, NULL);
-  close (err_pipe[1]);
+  /* Ours is the last write end left once the child has exec'd or exited. */
+  slot_clear (SLOT_ERROR);
 
   if (pid < 0)
     {
@@ -471,6 +595,54 @@ close_fd (int *fd)
       close (*fd);
       *fd = -1;
     }
+}
+
+gboolean
+pm_spawn_init (GError **error)
+{
+  struct rlimit lim;
+
+  if (!slots_init (error))
+    return FALSE;
+  if (getrlimit (RLIMIT_NOFILE, &lim) < 0)
+    return TRUE;
+  child_nofile = lim;
+  /* As systemd does for itself: the daemon holds two pipes per child. */
+  if (lim.rlim_cur < lim.rlim_max)
+    {
+      struct rlimit raised = { lim.rlim_max, lim.rlim_max };
+
+      if (setrlimit (RLIMIT_NOFILE, &raised) < 0)
+        g_debug ("Cannot raise RLIMIT_NOFILE to %llu: %s",
+                 (unsigned long long) lim.rlim_max, g_strerror (errno));
+    }
+  return TRUE;
+}
+
+gboolean
+pm_spawn_check_descriptors (GError **error)
+{
+  int probe[FDS_PER_START + FD_RESERVE];
+  int n = 0, errsv = 0;
+
+  if (!slots_init (error))
+    return FALSE;
+  /* The kernel's count is the only exact one: take what a Start and the
+   * daemon's reserve need, and give it back at once. */
+  for (; n < (int) G_N_ELEMENTS (probe); n++)
+    {
+      probe[n] = fcntl (slots[SLOT_STDIN], F_DUPFD_CLOEXEC, 0);
+      if (probe[n] < 0)
+        {
+          errsv = errno;
+          break;
+        }
+    }
+  for (int i = 0; i < n; i++)
+    close (probe[i]);
+  if (errsv == 0)
+    return TRUE;
+  return spawn_failed (error, "", "", errsv);
 }
 
 /* The checks of pm_spawn() that the caller's credentials decide. */
@@ -538,6 +710,9 @@ pm_spawn (const PmOptions *opts,
   gboolean checked;
   pid_t pid;
 
+  if (!slots_init (error))
+    return FALSE;
+
   envp = build_environment (opts, creds, kind, id);
 
   /* On this thread only; the exec itself checks again, as the caller. */
@@ -575,28 +750,44 @@ pm_spawn (const PmOptions *opts,
     a.argv = (char **) argv->pdata;
     a.envp = envp;
     a.cwd = cwd;
-    a.fds[0] = dev_null ();
-    a.fds[1] = out_pipe[1];
-    a.fds[2] = err_pipe[1];
-    a.fds[3] = ipc[1];
+    a.nofile = child_nofile;
     a.creds = creds;
     for (char **kv = envp; *kv != NULL; kv++)
       if (opts->ready == PM_READY_NOTIFY &&
           g_str_equal (*kv, "WATCHDOG_PID=" WATCHDOG_PID_SLOT))
         a.pid_slot = *kv + strlen ("WATCHDOG_PID=");
+    a.fds[0] = slots[SLOT_STDIN];
+    slot_set (SLOT_STDOUT, out_pipe[1]);
+    a.fds[1] = slots[SLOT_STDOUT];
+    out_pipe[1] = -1;
+    slot_set (SLOT_STDERR, err_pipe[1]);
+    a.fds[2] = slots[SLOT_STDERR];
+    err_pipe[1] = -1;
+    a.n_fds = 3;
+    if (ipc[1] >= 0)
+      {
+        slot_set (SLOT_IPC, ipc[1]);
+        a.fds[3] = slots[SLOT_IPC];
+        ipc[1] = -1;
+        a.n_fds = 4;
+      }
     pid = clone_child (&a, &errsv);
+    /* With CLONE_VFORK the child has set its group and exec'd (or failed)
+     * by now: the write ends are its alone. */
+    slot_clear (SLOT_STDOUT);
+    slot_clear (SLOT_STDERR);
+    slot_clear (SLOT_IPC);
     if (pid < 0)
       {
-        g_set_error (error, PM_ERROR, PM_ERROR_SPAWN_FAILED,
-                     _("Could not start “%s”: %s"), a.path, g_strerror (errsv));
+        if (errsv == EMFILE || errsv == ENFILE)
+          spawn_failed (error, "", "", errsv);
+        else
+          g_set_error (error, PM_ERROR, PM_ERROR_SPAWN_FAILED,
+                       _("Could not start “%s”: %s"), a.path, g_strerror (errsv));
         goto fail;
       }
   }
 
-  /* With CLONE_VFORK the child has set its group and exec'd by now. */
-  close_fd (&out_pipe[1]);
-  close_fd (&err_pipe[1]);
-  close_fd (&ipc[1]);
   if (ipc[0] >= 0)
     fcntl (ipc[0], F_SETFL, O_NONBLOCK);
 

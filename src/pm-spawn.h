@@ -20,6 +20,15 @@ typedef struct
   int   ipc_fd;     /* node children: our end of the IPC channel; else -1 */
 } PmSpawned;
 
+/* At start-up, before anything opens many descriptors: reserves the low
+ * descriptor slots children are spawned from, and raises the soft
+ * RLIMIT_NOFILE to the hard limit (children still get the original). */
+gboolean  pm_spawn_init           (GError         **error);
+
+/* PM_ERROR_LIMIT_EXCEEDED unless there are descriptors left for one more
+ * Start (its pipes, its log file) and the daemon's own reserve. */
+gboolean  pm_spawn_check_descriptors (GError    **error);
+
 /* Absolute script path and cwd, as the Script and Cwd properties show them. */
 char     *pm_spawn_resolve_cwd    (const PmOptions *opts);
 char     *pm_spawn_resolve_path   (const char      *path,
@@ -33,7 +42,8 @@ char     *pm_spawn_find_program   (const char      *program,
  * With @creds (not NULL), cwd, script and interpreter are checked as that
  * user, and the child runs as that user, with its groups, in a minimal
  * environment (not the daemon's) that env is merged over.
- * On failure: PM_ERROR_SPAWN_FAILED naming the path and the OS reason. */
+ * On failure: PM_ERROR_SPAWN_FAILED naming the path and the OS reason,
+ * PM_ERROR_LIMIT_EXCEEDED when out of descriptors (nothing was started). */
 gboolean  pm_spawn                (const PmOptions *opts,
                                    const PmCreds   *creds,
                                    const PmScript  *program,

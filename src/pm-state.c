@@ -33,6 +33,8 @@ static guint       state_lines;     /* records in the file */
 static GHashTable *live;            /* pgid → start time (guint64*) */
 static int         watchdog_fd = -1;
 static pid_t       watchdog_pid;
+static GString    *removed;         /* "-PGID" records not written yet */
+static guint       removed_idle;
 
 guint64
 pm_state_start_time (pid_t pid)
@@ -337,6 +339,31 @@ pm_state_claim (void)
   compact ();
 }
 
+/* Writes the removals held back: one write to the file and one to the
+ * watchdog (one wake-up) for a whole burst of exits, a StopAll of 10,000. */
+static void
+flush_removed (void)
+{
+  g_clear_handle_id (&removed_idle, g_source_remove);
+  if (removed == NULL || removed->len == 0)
+    return;
+  if (watchdog_fd >= 0)
+    write_all (watchdog_fd, removed->str, removed->len);
+  if (state_fd >= 0)
+    write_all (state_fd, removed->str, removed->len);
+  g_string_truncate (removed, 0);
+  if (state_fd >= 0 && state_lines > 64 + 2 * g_hash_table_size (live))
+    compact ();
+}
+
+static gboolean
+on_removed_idle (gpointer user_data)
+{
+  removed_idle = 0;
+  flush_removed ();
+  return G_SOURCE_REMOVE;
+}
+
 void
 pm_state_add (pid_t pgid)
 {
@@ -345,6 +372,8 @@ pm_state_add (pid_t pgid)
 
   if (live == NULL)
     return;
+  /* In order: the group id may be one just removed, reused. */
+  flush_removed ();
   g_hash_table_replace (live, GINT_TO_POINTER (pgid), g_memdup2 (&start, sizeof start));
   g_snprintf (line, sizeof line, "+%d %" G_GUINT64_FORMAT "\n", (int) pgid, start);
   record (line);
@@ -357,15 +386,24 @@ pm_state_remove (pid_t pgid)
 
   if (live == NULL || !g_hash_table_remove (live, GINT_TO_POINTER (pgid)))
     return;
+  /* A group that is gone need not be forgotten at once: a late record only
+   * makes the watchdog find it gone (or its leader's start time changed).
+   * New groups are recorded at once. */
   g_snprintf (line, sizeof line, "-%d\n", (int) pgid);
-  record (line);
-  if (state_fd >= 0 && state_lines > 64 + 2 * g_hash_table_size (live))
-    compact ();
+  if (removed == NULL)
+    removed = g_string_new (NULL);
+  g_string_append (removed, line);
+  state_lines++;
+  if (removed_idle == 0)
+    removed_idle = g_idle_add_full (G_PRIORITY_DEFAULT_IDLE, on_removed_idle, NULL, NULL);
 }
 
 void
 pm_state_shutdown (void)
 {
+  flush_removed ();
+  if (removed != NULL)
+    g_string_free (g_steal_pointer (&removed), TRUE);
   if (state_fd >= 0)
     close (state_fd);
   state_fd = -1;

@@ -20,8 +20,9 @@
 #define ELIFE_PMD_PATH "elife-pmd"
 #endif
 
-/* How long one case may run before its subprocess is killed. */
-#define PM_TEST_CASE_TIMEOUT_US (90 * G_USEC_PER_SEC)
+/* How long one case may run before its subprocess is killed (times
+ * ELIFE_PM_TEST_SLOW). */
+#define PM_TEST_CASE_TIMEOUT_US (90 * G_USEC_PER_SEC * (guint64) pm_test_slow_factor ())
 
 /* ---- small main-context helpers ------------------------------------------ */
 
@@ -1202,12 +1203,26 @@ pm_test_rss_meaningful (void)
 }
 
 guint
-pm_test_scaled (guint n)
+pm_test_slow_factor (void)
 {
   const char *slow = g_getenv ("ELIFE_PM_TEST_SLOW");
   guint64 factor = slow ? g_ascii_strtoull (slow, NULL, 10) : 1;
 
+  return (guint) CLAMP (factor, 1, 1000);
+}
+
+guint
+pm_test_scaled (guint n)
+{
+  guint factor = pm_test_slow_factor ();
+
   return factor > 1 ? MAX (n / factor, 1) : n;
+}
+
+guint
+pm_test_timeout_ms (void)
+{
+  return 30000 * pm_test_slow_factor ();
 }
 
 void

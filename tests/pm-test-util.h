@@ -19,8 +19,11 @@ G_BEGIN_DECLS
 /* The version meson gives the project (meson.build: version). */
 #define PM_TEST_EXPECTED_VERSION "0.1.0"
 
-/* Default timeout for a method call or a wait, in milliseconds. */
-#define PM_TEST_TIMEOUT_MS 10000
+/* Default timeout for a method call or a wait, in milliseconds: generous
+ * (30 s, times ELIFE_PM_TEST_SLOW), since a loaded machine or a tool like
+ * valgrind may be slow. Behaviour is checked, never speed. */
+#define PM_TEST_TIMEOUT_MS (pm_test_timeout_ms ())
+guint pm_test_timeout_ms (void);
 
 /* One signal seen on the bus. */
 typedef struct
@@ -181,6 +184,8 @@ gsize pm_rss_kib (pid_t pid);
 /* @n divided by ELIFE_PM_TEST_SLOW (set by the valgrind setup), at least 1:
  * load tests keep their shape under a slow tool with fewer rounds. */
 guint pm_test_scaled (guint n);
+/* ELIFE_PM_TEST_SLOW, at least 1. */
+guint pm_test_slow_factor (void);
 
 /* Processes. */
 gboolean pm_pid_alive (pid_t pid);
