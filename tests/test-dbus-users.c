@@ -434,19 +434,26 @@ wait_prop_above (PmFixture *f, guint32 id, const char *prop, guint64 above)
   return get_u64 (f, id, prop);
 }
 
-/* Numbered lines (about 60 bytes each, in fives) as @user into @log, which
- * rotates at 4096 bytes with 2 backups, until the file @until exists. */
-static guint32
-start_rotating_as (PmFixture *f, const PmTestUser *user, const char *log, const char *until)
+/* Options of a child printing numbered lines (about 60 bytes each, in
+ * fives) into @log, which rotates at 4096 bytes with 2 backups, until the
+ * file @until exists. */
+static GVariant *
+rotating_opts (const char *log, const char *until)
 {
-  return pm_start_as_ok (f, user, pm_opts (
+  return pm_opts (
       "{'script': <'/bin/sh'>, 'args': <['-c', %s, 'producer', %s]>, 'name': <'rot'>,"
       " 'log': <%s>, 'logMaxBytes': <uint64 4096>, 'logBackups': <uint32 2>,"
       " 'restartAt': <@au []>, 'stopTimeout': <uint32 200>}",
       "i=0; while [ ! -e \"$1\" ]; do for k in 1 2 3 4 5; do i=$((i+1)); "
       "echo \"line $i ..............................................\"; done; "
       "sleep 0.02; done; exec sleep 1000",
-      until, log), NULL);
+      until, log);
+}
+
+static guint32
+start_rotating_as (PmFixture *f, const PmTestUser *user, const char *log, const char *until)
+{
+  return pm_start_as_ok (f, user, rotating_opts (log, until), NULL);
 }
 
 typedef struct
@@ -559,6 +566,21 @@ test_rotation_refused_as_caller (PmFixture *f, gconstpointer data)
   if (!pm_wait_for (any_file_has_cond, &w, PM_TEST_TIMEOUT_MS * 2))
     g_error ("no “%s” in %s or its backups", want, log);
   g_assert_cmpuint (file_uid (log), ==, U1->uid);
+
+  /* The same arrangement does not stop root's own rotation: the refusal
+   * was the user's. */
+  {
+    g_autofree gchar *rlog = g_build_filename (dir, "root.log", NULL);
+    g_autofree gchar *rlog1 = g_build_filename (dir, "root.log.1", NULL);
+    g_autofree gchar *runtil = pm_tmp_path (f, "stop-root");
+    guint32 rid;
+
+    g_assert_true (g_file_set_contents (rlog1, roots, -1, NULL));
+    rid = pm_start_ok (f, rotating_opts (rlog, runtil), NULL);
+    wait_prop_above (f, rid, "LogRotations", 0);
+    g_assert_true (g_file_set_contents (runtil, "", 0, NULL));
+    g_assert_cmpuint (get_u64 (f, rid, "LostLines"), ==, 0);
+  }
 }
 
 /* ---- acting on processes ------------------------------------------------------ */
