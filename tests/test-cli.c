@@ -1006,6 +1006,74 @@ test_start_newer_options (PmFixture *f, gconstpointer data)
     }
 }
 
+/* `start --ready line --ready-pattern`: the id is printed, and elife-pm
+ * returns, only once the child printed the line; the child prints it when
+ * the test creates a file, so "before" is a state the test holds. */
+static void
+test_start_ready_line (PmFixture *f, gconstpointer data)
+{
+  g_autofree char *go = pm_tmp_path (f, "go");
+  g_autofree char *script = pm_write_script (f, "slow-up.sh",
+      "#!/bin/sh\necho booting\nwhile [ ! -e \"$1\" ]; do sleep 0.02; done\n"
+      "echo 'listening on 8080'\nexec sleep 1000\n", 0755);
+  CliProc *cp = CLI_SPAWN (f, "start", "--name", "rl", "--ready", "line",
+                           "--ready-pattern", "^listening on \\d+$", "--log", "rl.log",
+                           script, go);
+  g_autofree char *log = pm_tmp_path (f, "rl.log");
+  g_autofree char *state = NULL;
+  guint64 id = 0;
+  guint32 listed = 0;
+
+  /* Started, its first line written, not ready: elife-pm is still waiting. */
+  g_assert_nonnull (pm_wait_for_signal (f, "Started", 0, PM_TEST_TIMEOUT_MS));
+  wait_file_has (log, "rl: booting\n");
+  {
+    g_autoptr(GVariant) list = pm_list (f);
+    GVariantIter iter;
+    const char *st;
+
+    g_variant_iter_init (&iter, list);
+    g_assert_true (g_variant_iter_next (&iter, "(u&su&su)", &listed, NULL, NULL, &st, NULL));
+    g_assert_cmpstr (st, ==, "starting");
+  }
+  pm_iterate_for (300);
+  g_assert_nonnull (g_subprocess_get_identifier (cp->proc));
+  g_assert_cmpuint (cp->lines->len, ==, 0);
+
+  write_file (go, "");
+  if (!pm_wait_for (proc_exited_cond, cp->proc, PM_TEST_TIMEOUT_MS * 2))
+    g_error ("elife-pm start --ready line did not return after the line");
+  /* Its output read to the end. */
+  cli_proc_wait_line (cp, 0, "");
+  g_assert_cmpuint (cp->lines->len, ==, 1);
+  g_assert_true (g_ascii_string_to_unsigned (g_ptr_array_index (cp->lines, 0), 10, 1,
+                                             G_MAXUINT32, &id, NULL));
+  g_assert_cmpuint (id, ==, listed);
+  g_assert_true (g_file_test (go, G_FILE_TEST_EXISTS));
+  wait_file_has (log, "rl: listening on 8080\n");
+  state = pm_get_string (f, (guint32) id, "State");
+  g_assert_cmpstr (state, ==, "running");
+  g_assert_nonnull (pm_wait_for_signal (f, "Ready", (guint32) id, PM_TEST_TIMEOUT_MS));
+  g_assert_cmpint (cli_proc_interrupt (cp), ==, 0);
+}
+
+/* --start-timeout passing: exit 1, the daemon's StartTimeout message, nothing left. */
+static void
+test_start_ready_timeout (PmFixture *f, gconstpointer data)
+{
+  g_autoptr(CliResult) r = CLI (f, "start", "--name", "never", "--ready", "line",
+                                "--ready-pattern", "^ready$", "--start-timeout", "500",
+                                "--stop-timeout", "200", LONG_SCRIPT);
+  PmSignal *started;
+
+  assert_one_error_line (r, "was not ready within 500 ms (startTimeout) and was stopped");
+  g_assert_cmpstr (r->out, ==, "");
+  started = pm_wait_for_signal (f, "Started", 0, PM_TEST_TIMEOUT_MS);
+  g_assert_nonnull (started);
+  pm_assert_pid_dead (started->pid, PM_TEST_TIMEOUT_MS);
+  g_assert_cmpuint (pm_list_count (f), ==, 0);
+}
+
 /* ---- stop, restart, stop-all ---------------------------------------------------- */
 
 static void
@@ -1500,6 +1568,148 @@ test_logs_follow_new_inode (PmFixture *f, gconstpointer data)
   g_assert_cmpint (cli_proc_interrupt (cp), ==, 0);
 }
 
+static guint64
+get_u64 (PmFixture *f, guint32 id, const char *prop)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) v = pm_get_property (f, id, prop, &error);
+
+  g_assert_no_error (error);
+  return g_variant_get_uint64 (v);
+}
+
+/* A child that prints bursts of numbered lines, "seq 00001 ....": the first
+ * burst at once, burst k once the file DIR/go.k exists, then runs on. */
+static char *
+burst_script (PmFixture *f)
+{
+  return pm_write_script (f, "burst.sh",
+      "#!/bin/sh\n"
+      "dir=$1; bursts=$2; per=$3; n=0; b=0\n"
+      "while [ $b -le $bursts ]; do\n"
+      "  if [ $b -gt 0 ]; then while [ ! -e \"$dir/go.$b\" ]; do sleep 0.02; done; fi\n"
+      "  i=0; while [ $i -lt $per ]; do n=$((n+1));\n"
+      "    printf 'seq %05d ........................................\\n' $n; i=$((i+1)); done\n"
+      "  b=$((b+1))\n"
+      "done\n"
+      "exec sleep 1000\n", 0755);
+}
+
+static char *
+seq_line (const char *name, guint n)
+{
+  return g_strdup_printf ("%s: seq %05u ........................................", name, n);
+}
+
+typedef struct
+{
+  guint       bursts;
+  guint       per_burst;     /* lines of 55 bytes */
+  const char *backups;
+  guint       min_rotations;
+} FollowRotation;
+
+/* 12 bursts of 1375 bytes, about a third of logMaxBytes: the next burst
+ * comes once -f printed the last, so at most one rotation happens between
+ * two looks at the path. */
+static const FollowRotation follow_small_bursts = { 12, 25, "2", 3 };
+/* 3 bursts of 11 KB, more than twice logMaxBytes: several rotations between
+ * two looks (and within one batch); -f finds the files in between among
+ * the backups. */
+static const FollowRotation follow_big_bursts = { 3, 200, "5", 6 };
+
+typedef struct
+{
+  PmFixture *f;
+  guint32    id;
+  guint      min;
+} RotationWait;
+
+static gboolean
+rotations_cond (gpointer data)
+{
+  RotationWait *w = data;
+
+  return get_u64 (w->f, w->id, "LogRotations") >= w->min;
+}
+
+/* `logs -f` follows the daemon's own rotation (logMaxBytes, logBackups):
+ * every line written after it started, once and in order, across several
+ * rotations; `logs -n` after them shows the latest lines. */
+static void
+test_logs_follow_rotation (PmFixture *f, gconstpointer data)
+{
+  const FollowRotation *fr = data;
+  g_autofree char *log = pm_tmp_path (f, "rt.log");
+  g_autofree char *log1 = pm_tmp_path (f, "rt.log.1");
+  g_autofree char *script = burst_script (f);
+  g_autofree char *bursts = g_strdup_printf ("%u", fr->bursts);
+  g_autofree char *per = g_strdup_printf ("%u", fr->per_burst);
+  g_autoptr(CliResult) s = CLI (f, "start", "--name", "rt", "--log", "rt.log",
+                                "--log-max-bytes", "4096", "--log-backups", fr->backups,
+                                script, f->tmpdir, bursts, per);
+  g_autofree char *first_last = seq_line ("rt", fr->per_burst);
+  g_autofree char *no_more = g_strdup_printf ("%s.%u", log,
+                                              (guint) g_ascii_strtoull (fr->backups, NULL, 10) + 1);
+  guint total = fr->bursts * fr->per_burst;
+  guint last_n = (fr->bursts + 1) * fr->per_burst;
+  g_autoptr(CliResult) tail = NULL;
+  g_autoptr(GString) want_tail = g_string_new (NULL);
+  guint32 id = parse_id (s);
+  guint64 rotations;
+  CliProc *cp;
+  guint at = 0;
+
+  wait_file_has (log, first_last);
+  /* Nothing of the first burst: only what comes after -f started. */
+  cp = CLI_SPAWN (f, "logs", "rt", "-n", "0", "-f");
+  for (guint b = 1; b <= fr->bursts; b++)
+    {
+      g_autofree char *go = g_strdup_printf ("%s/go.%u", f->tmpdir, b);
+      g_autofree char *last = seq_line ("rt", (b + 1) * fr->per_burst);
+
+      write_file (go, "");
+      at = cli_proc_wait_line (cp, at, last);
+    }
+  /* The count follows the writes, from the main loop: wait for it. */
+  {
+    RotationWait w = { f, id, fr->min_rotations };
+
+    if (!pm_wait_for (rotations_cond, &w, PM_TEST_TIMEOUT_MS))
+      g_error ("LogRotations stayed at %" G_GUINT64_FORMAT ", below %u",
+               get_u64 (f, id, "LogRotations"), fr->min_rotations);
+  }
+  rotations = get_u64 (f, id, "LogRotations");
+  pm_report ("%" G_GUINT64_FORMAT " rotations while following", rotations);
+  g_assert_true (g_file_test (log1, G_FILE_TEST_EXISTS));
+  g_assert_false (g_file_test (no_more, G_FILE_TEST_EXISTS));
+  /* Every line once, in order. */
+  for (guint i = 0; i < cp->lines->len && i < total; i++)
+    {
+      g_autofree char *want = seq_line ("rt", fr->per_burst + 1 + i);
+
+      if (!g_str_equal (g_ptr_array_index (cp->lines, i), want))
+        g_error ("line %u of logs -f is “%s”, expected “%s”", i,
+                 (char *) g_ptr_array_index (cp->lines, i), want);
+    }
+  g_assert_cmpuint (cp->lines->len, ==, total);
+  /* Nothing more comes (no line printed twice late). */
+  pm_iterate_for (300);
+  g_assert_cmpuint (cp->lines->len, ==, total);
+  g_assert_cmpint (cli_proc_interrupt (cp), ==, 0);
+
+  /* -n: the latest lines, from the file at the path. */
+  tail = CLI (f, "logs", "rt", "-n", "5");
+  assert_status (tail, 0);
+  for (guint n = last_n - 4; n <= last_n; n++)
+    {
+      g_autofree char *line = seq_line ("rt", n);
+
+      g_string_append_printf (want_tail, "%s\n", line);
+    }
+  g_assert_cmpstr (tail->out, ==, want_tail->str);
+}
+
 /* ---- monitor ------------------------------------------------------------------------ */
 
 static void
@@ -1850,6 +2060,8 @@ main (int argc, char **argv)
   pm_test_add ("/cli/start/stop-with-caller", test_start_stop_with_caller, NULL);
   pm_test_add ("/cli/start/stop-with-caller-returns", test_start_stop_with_caller_returns, NULL);
   pm_test_add ("/cli/start/readiness-and-rotation-options", test_start_newer_options, NULL);
+  pm_test_add ("/cli/start/ready-line-waits", test_start_ready_line, NULL);
+  pm_test_add ("/cli/start/start-timeout", test_start_ready_timeout, NULL);
   pm_test_add ("/cli/stop/by-name-and-id", test_stop_by_name_and_id, NULL);
   pm_test_add ("/cli/stop/several-targets", test_stop_several, NULL);
   pm_test_add ("/cli/stop/not-found", test_stop_not_found, NULL);
@@ -1869,6 +2081,9 @@ main (int argc, char **argv)
   pm_test_add ("/cli/logs/follow", test_logs_follow, NULL);
   pm_test_add ("/cli/logs/follow-across-reopen-logs", test_logs_follow_reopen, NULL);
   pm_test_add ("/cli/logs/follow-across-new-inode", test_logs_follow_new_inode, NULL);
+  pm_test_add ("/cli/logs/follow-across-rotation", test_logs_follow_rotation, &follow_small_bursts);
+  pm_test_add ("/cli/logs/follow-across-rotations-in-one-burst", test_logs_follow_rotation,
+               &follow_big_bursts);
   pm_test_add ("/cli/monitor/events", test_monitor, NULL);
   pm_test_add ("/cli/monitor/daemon-leaves", test_monitor_daemon_leaves, NULL);
   pm_test_add ("/cli/apply/starts-every-group", test_apply, NULL);

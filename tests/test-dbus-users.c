@@ -396,6 +396,193 @@ test_paths_checked_as_caller (PmFixture *f, gconstpointer data)
   pm_start_ok (f, pm_opts ("{'script': <%s>, 'cwd': <%s>}", script, closed), NULL);
 }
 
+/* ---- rotation as the caller ------------------------------------------------ */
+
+static guint64
+get_u64 (PmFixture *f, guint32 id, const char *prop)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) v = pm_get_property (f, id, prop, &error);
+
+  g_assert_no_error (error);
+  return g_variant_get_uint64 (v);
+}
+
+typedef struct
+{
+  PmFixture  *f;
+  guint32     id;
+  const char *prop;
+  guint64     above;
+} PropWait;
+
+static gboolean
+prop_above_cond (gpointer data)
+{
+  PropWait *w = data;
+
+  return get_u64 (w->f, w->id, w->prop) > w->above;
+}
+
+static guint64
+wait_prop_above (PmFixture *f, guint32 id, const char *prop, guint64 above)
+{
+  PropWait w = { f, id, prop, above };
+
+  if (!pm_wait_for (prop_above_cond, &w, PM_TEST_TIMEOUT_MS * 3))
+    g_error ("%s of %u stayed at %" G_GUINT64_FORMAT, prop, id, get_u64 (f, id, prop));
+  return get_u64 (f, id, prop);
+}
+
+/* Options of a child printing numbered lines (about 60 bytes each, in
+ * fives) into @log, which rotates at 4096 bytes with 2 backups, until the
+ * file @until exists. */
+static GVariant *
+rotating_opts (const char *log, const char *until)
+{
+  return pm_opts (
+      "{'script': <'/bin/sh'>, 'args': <['-c', %s, 'producer', %s]>, 'name': <'rot'>,"
+      " 'log': <%s>, 'logMaxBytes': <uint64 4096>, 'logBackups': <uint32 2>,"
+      " 'restartAt': <@au []>, 'stopTimeout': <uint32 200>}",
+      "i=0; while [ ! -e \"$1\" ]; do for k in 1 2 3 4 5; do i=$((i+1)); "
+      "echo \"line $i ..............................................\"; done; "
+      "sleep 0.02; done; exec sleep 1000",
+      until, log);
+}
+
+static guint32
+start_rotating_as (PmFixture *f, const PmTestUser *user, const char *log, const char *until)
+{
+  return pm_start_as_ok (f, user, rotating_opts (log, until), NULL);
+}
+
+typedef struct
+{
+  const char * const *paths;
+  const char         *needle;
+} AnyFileWait;
+
+static gboolean
+any_file_has_cond (gpointer data)
+{
+  AnyFileWait *w = data;
+
+  for (guint i = 0; w->paths[i]; i++)
+    {
+      g_autofree gchar *text = pm_read_file (w->paths[i]);
+
+      if (text != NULL && strstr (text, w->needle) != NULL)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* A user's log rotates as the user: the new file and the backups are the
+ * user's (in the user's directory, where the daemon as root would make
+ * them root's without the rule). */
+static void
+test_rotation_owned_by_caller (PmFixture *f, gconstpointer data)
+{
+  g_autofree gchar *dir = user_dir (f, U1);
+  g_autofree gchar *log = g_build_filename (dir, "r.log", NULL);
+  g_autofree gchar *log1 = g_build_filename (dir, "r.log.1", NULL);
+  g_autofree gchar *log2 = g_build_filename (dir, "r.log.2", NULL);
+  g_autofree gchar *until = pm_tmp_path (f, "stop");
+  guint32 id = start_rotating_as (f, U1, log, until);
+
+  wait_prop_above (f, id, "LogRotations", 2);
+  g_assert_true (g_file_set_contents (until, "", 0, NULL));
+  g_assert_cmpuint (get_u64 (f, id, "LostLines"), ==, 0);
+  g_assert_cmpuint (file_uid (log), ==, U1->uid);
+  g_assert_cmpuint (file_uid (log1), ==, U1->uid);
+  g_assert_cmpuint (file_uid (log2), ==, U1->uid);
+  {
+    struct stat st;
+
+    g_assert_cmpint (g_stat (log, &st), ==, 0);
+    g_assert_cmpuint (st.st_gid, ==, U1->gid);
+    g_assert_cmpint (g_stat (log1, &st), ==, 0);
+    g_assert_cmpuint (st.st_gid, ==, U1->gid);
+    g_assert_cmpuint (st.st_size, <=, 4096);
+  }
+}
+
+/* The rotation runs with the user's credentials: in a sticky directory
+ * (1777, root's), the user's log is the user's to move, but root's r.log.1
+ * is not (rename(2): EPERM), though root could move it. So the rotation is
+ * refused for the user: lines are lost and counted, root's file is as it
+ * was, the daemon and the child go on; once the user may move it, the next
+ * batch rotates and the log says what was lost. */
+static void
+test_rotation_refused_as_caller (PmFixture *f, gconstpointer data)
+{
+  g_autofree gchar *dir = pm_tmp_path (f, "sticky");
+  g_autofree gchar *log = g_build_filename (dir, "r.log", NULL);
+  g_autofree gchar *log1 = g_build_filename (dir, "r.log.1", NULL);
+  g_autofree gchar *log2 = g_build_filename (dir, "r.log.2", NULL);
+  g_autofree gchar *until = pm_tmp_path (f, "stop");
+  const char *roots = "root's backup\n";
+  const char *want = "lines lost (Operation not permitted)";
+  const char * const paths[] = { log, log1, log2, NULL };
+  AnyFileWait w = { paths, want };
+  g_autofree gchar *text = NULL;
+  g_autofree gchar *state = NULL;
+  guint64 lost;
+  guint32 id;
+
+  g_assert_cmpint (g_mkdir (dir, 0755), ==, 0);
+  g_assert_cmpint (g_chmod (dir, 01777), ==, 0);
+  g_assert_true (g_file_set_contents (log1, roots, -1, NULL));
+  g_assert_cmpint (g_chmod (log1, 0644), ==, 0);
+  g_assert_cmpuint (file_uid (log1), ==, 0);
+
+  id = start_rotating_as (f, U1, log, until);
+  lost = wait_prop_above (f, id, "LostLines", 0);
+  lost = wait_prop_above (f, id, "LostLines", lost);
+  pm_report ("%" G_GUINT64_FORMAT " lines lost while root's r.log.1 is in the way", lost);
+  g_assert_cmpuint (get_u64 (f, id, "LogRotations"), ==, 0);
+  text = pm_read_file (log1);
+  g_assert_cmpstr (text, ==, roots);
+  g_assert_cmpuint (file_uid (log1), ==, 0);
+  g_assert_false (g_file_test (log2, G_FILE_TEST_EXISTS));
+  g_assert_cmpuint (file_uid (log), ==, U1->uid);
+  {
+    struct stat st;
+
+    g_assert_cmpint (g_stat (log, &st), ==, 0);
+    g_assert_cmpuint (st.st_size, <=, 4096);
+  }
+  state = pm_get_string (f, id, "State");
+  g_assert_cmpstr (state, ==, "running");
+  g_assert_false (f->daemon_exited);
+  g_assert_cmpuint (pm_list_count (f), ==, 1);
+
+  /* Now the user may move it: the next batch rotates, and the loss is
+   * reported in the user's log. The producer stops, so that no later
+   * rotation takes the report away. */
+  g_assert_cmpint (chown (log1, U1->uid, U1->gid), ==, 0);
+  wait_prop_above (f, id, "LogRotations", 0);
+  g_assert_true (g_file_set_contents (until, "", 0, NULL));
+  if (!pm_wait_for (any_file_has_cond, &w, PM_TEST_TIMEOUT_MS * 2))
+    g_error ("no “%s” in %s or its backups", want, log);
+  g_assert_cmpuint (file_uid (log), ==, U1->uid);
+
+  /* The same arrangement does not stop root's own rotation: the refusal
+   * was the user's. */
+  {
+    g_autofree gchar *rlog = g_build_filename (dir, "root.log", NULL);
+    g_autofree gchar *rlog1 = g_build_filename (dir, "root.log.1", NULL);
+    g_autofree gchar *runtil = pm_tmp_path (f, "stop-root");
+    guint32 rid;
+
+    g_assert_true (g_file_set_contents (rlog1, roots, -1, NULL));
+    rid = pm_start_ok (f, rotating_opts (rlog, runtil), NULL);
+    wait_prop_above (f, rid, "LogRotations", 0);
+    g_assert_true (g_file_set_contents (runtil, "", 0, NULL));
+    g_assert_cmpuint (get_u64 (f, rid, "LostLines"), ==, 0);
+  }
+}
+
 /* ---- acting on processes ------------------------------------------------------ */
 
 typedef struct
@@ -806,6 +993,8 @@ main (int argc, char **argv)
   add ("/users/files/log-owned", test_log_owned_by_caller, &system_bus);
   add ("/users/files/log-refused", test_log_refused, &system_bus);
   add ("/users/files/log-shared", test_shared_log, &system_bus);
+  add ("/users/files/rotation-owned", test_rotation_owned_by_caller, &system_bus);
+  add ("/users/files/rotation-refused-as-caller", test_rotation_refused_as_caller, &system_bus);
   add ("/users/files/paths-checked", test_paths_checked_as_caller, &system_bus);
   add ("/users/act/stop-by-name", test_stop_by_name, &system_bus);
   add ("/users/act/restart-by-name", test_restart_by_name, &system_bus);

@@ -58,7 +58,7 @@ function send(what) {
   return true;
 }
 
-// Tells the daemon the service is ready (option ready: "ipc"). Returns
+// Tells the daemon the service is ready (option ready: "message"). Returns
 // whether there was a channel to say it on.
 function ready() {
   return send('ready');

@@ -78,11 +78,13 @@ declare namespace pm {
     stopWithCaller?: boolean;
     /** First stop and forget every process with the same (non-empty) name. Default false. */
     replace?: boolean;
-    /** Readiness: how the service says it is ready (daemons with readiness support). */
-    ready?: string;
+    /** Readiness: when start() resolves — 'spawn' (default: once it runs), 'notify' (sd_notify
+     *  READY=1), 'message' (a node child's pm.ready()) or 'line' (an output line matches readyPattern). */
+    ready?: 'spawn' | 'notify' | 'message' | 'line';
     /** Readiness: the output line pattern that means ready. */
     readyPattern?: string;
-    /** Readiness: ms to wait for ready before the start fails. */
+    /** Readiness: ms to wait for ready before the start fails with code StartTimeout (default 30000).
+     *  start() waits that long: the client sets no shorter timeout on the call. */
     startTimeout?: number;
     /** ms between watchdog() pings before the daemon restarts the service. */
     watchdogTimeout?: number;
@@ -126,7 +128,7 @@ declare namespace pm {
   type CountCallback = (err: PmError | null, count?: number) => void;
 
   type ErrorCode = 'NotFound' | 'InvalidArgs' | 'SpawnFailed' | 'LogFailed' | 'LimitExceeded' |
-    'AccessDenied' | 'NoDaemon' | 'Failed' | string;
+    'AccessDenied' | 'StartFailed' | 'StartTimeout' | 'NoDaemon' | 'Failed' | string;
 
   interface ConnectOptions {
     /** A D-Bus address. Default: ELIFE_PM_ADDRESS, else the session bus. */

@@ -8,6 +8,12 @@
  * file stays open until the next switch and is drained on every event, so
  * lines the daemon finishes writing there after the switch are not lost.
  * A file cut shorter (copytruncate) is read again from its start.
+ *
+ * The daemon may rotate several times between two looks (a burst bigger
+ * than logMaxBytes, one batch rotating more than once): the files in
+ * between are found among FILE.1, FILE.2, … (the daemon's names), newer
+ * than the one being followed, and read whole, oldest first. Only a file
+ * that is gone (more rotations than backups) is missed.
  */
 #include "config.h"
 
@@ -189,9 +195,81 @@ print_tail (LogFile    *lf,
   fflush (stdout);
 }
 
+/* Rotation keeps at most 100 backups (logBackups), and renames one at a
+ * time: a slot may be empty for a moment, so the scan goes on past it. */
+#define PM_CLI_MAX_BACKUPS 100
+
+static gboolean
+same_file (const LogFile *a,
+           const LogFile *b)
+{
+  return a->fd >= 0 && b->fd >= 0 && a->dev == b->dev && a->ino == b->ino;
+}
+
+static void
+log_file_free (gpointer data)
+{
+  log_file_close (data);
+  g_free (data);
+}
+
+/* The files rotated away after @old was current and before @fresh took
+ * the path: FILE.1 … FILE.K where FILE.K is @old, in the order they were
+ * written (oldest first); empty unless @old is found. A file seen twice
+ * (moved on during the scan) counts once, and what is older than @fresh
+ * only if @fresh was rotated too (it is then read with the next switch). */
+static GPtrArray *
+rotated_between (const char    *path,
+                 const LogFile *old,
+                 const LogFile *fresh)
+{
+  g_autoptr(GPtrArray) newer_first = g_ptr_array_new_with_free_func (log_file_free);
+  GPtrArray *between = g_ptr_array_new_with_free_func (log_file_free);
+
+  if (old->fd < 0)
+    return between;
+  for (guint i = 1; i <= PM_CLI_MAX_BACKUPS; i++)
+    {
+      g_autofree char *name = g_strdup_printf ("%s.%u", path, i);
+      LogFile *lf = g_new0 (LogFile, 1);
+      gboolean seen = FALSE;
+
+      if (!log_file_open (lf, name, NULL))
+        {
+          g_free (lf);
+          continue;
+        }
+      if (same_file (lf, old))
+        {
+          log_file_free (lf);
+          for (guint j = newer_first->len; j > 0; j--)
+            g_ptr_array_add (between, g_ptr_array_steal_index (newer_first, j - 1));
+          return between;
+        }
+      if (same_file (lf, fresh))
+        {
+          /* Rotated during the scan: what came before it is newer still. */
+          g_ptr_array_set_size (newer_first, 0);
+          log_file_free (lf);
+          continue;
+        }
+      for (guint j = 0; j < newer_first->len && !seen; j++)
+        seen = same_file (lf, g_ptr_array_index (newer_first, j));
+      if (seen)
+        log_file_free (lf);
+      else
+        g_ptr_array_add (newer_first, lf);
+    }
+  /* @old is gone, or was moved elsewhere (not our rotation): nothing
+   * here is known to be newer than it. */
+  return between;
+}
+
 static void
 check_path (Follow *f)
 {
+  g_autoptr(GPtrArray) between = NULL;
+  LogFile fresh = { .fd = -1 };
   struct stat st;
 
   drain (&f->previous, f->name);
@@ -201,11 +279,15 @@ check_path (Follow *f)
   if (f->current.fd >= 0 && st.st_dev == f->current.dev && st.st_ino == f->current.ino)
     return;
   /* Another file at the path now. */
+  if (!log_file_open (&fresh, f->path, NULL))
+    return;   /* gone again: the next event tells */
+  between = rotated_between (f->path, &f->current, &fresh);
+  for (guint i = 0; i < between->len; i++)
+    drain (g_ptr_array_index (between, i), f->name);
   log_file_close (&f->previous);
   f->previous = f->current;
-  f->current = (LogFile) { .fd = -1 };
-  if (log_file_open (&f->current, f->path, NULL))
-    drain (&f->current, f->name);
+  f->current = fresh;
+  drain (&f->current, f->name);
 }
 
 static void

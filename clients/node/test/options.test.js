@@ -51,7 +51,7 @@ const good = [
   ['interpreter', '/usr/bin/electron', '/usr/bin/electron'],
   ['stopWithCaller', false, false],
   ['replace', true, true],
-  ['ready', 'ipc', 'ipc'],
+  ['ready', 'message', 'message'],
   ['readyPattern', 'listening on', 'listening on'],
   ['startTimeout', 5000, 5000],
   ['watchdogTimeout', 0xffffffff, 0xffffffff],
