@@ -54,7 +54,14 @@ static guint       group_timer;
 static gint64      group_timer_due;  /* monotonic µs */
 static guint       group_poll_ms;
 static guint       group_idle;
-static guint       sweep_idle;
+static guint       sweep_timer;
+
+/* The sweep after a SIGCHLD: soon enough that a merged exit is not left a
+ * zombie for long, late enough that a storm of exits costs a walk of all
+ * children per interval, not per exit. A timer, not an idle source: a loop
+ * kept busy (a crash loop restarting every millisecond) never goes idle, and
+ * its merged exits would never be reaped. */
+#define PM_REAPER_SWEEP_MS 10
 
 static void check_groups (void);
 
@@ -146,7 +153,7 @@ reap_all (void)
 static gboolean
 on_sweep (gpointer user_data)
 {
-  sweep_idle = 0;
+  sweep_timer = 0;
   reap_all ();
   check_groups ();
   return G_SOURCE_REMOVE;
@@ -162,14 +169,14 @@ on_sigchld (int          fd,
 
   /* Each SIGCHLD names a child that exited: reaped at once, without
    * walking all the others. While one is pending, more exits merge into it;
-   * those are found by one sweep once the loop has nothing more urgent, so
-   * a storm of exits (a StopAll of thousands) costs a walk per lull, not a
-   * walk per exit. */
+   * those are found by one sweep PM_REAPER_SWEEP_MS later, so a storm of
+   * exits (a StopAll of thousands) costs a walk per interval, not a walk
+   * per exit. */
   while ((n = read (fd, buf, sizeof buf)) > 0)
     for (gsize i = 0; i < (gsize) n / sizeof buf[0]; i++)
       reap_pid ((pid_t) buf[i].ssi_pid);
-  if (sweep_idle == 0)
-    sweep_idle = g_idle_add_full (G_PRIORITY_DEFAULT_IDLE, on_sweep, NULL, NULL);
+  if (sweep_timer == 0)
+    sweep_timer = g_timeout_add (PM_REAPER_SWEEP_MS, on_sweep, NULL);
   check_groups ();
   return G_SOURCE_CONTINUE;
 }
@@ -326,7 +333,7 @@ pm_reaper_shutdown (void)
   g_clear_handle_id (&signal_source, g_source_remove);
   g_clear_handle_id (&group_timer, g_source_remove);
   g_clear_handle_id (&group_idle, g_source_remove);
-  g_clear_handle_id (&sweep_idle, g_source_remove);
+  g_clear_handle_id (&sweep_timer, g_source_remove);
   g_clear_pointer (&exit_watches, g_hash_table_unref);
   g_clear_pointer (&group_watches, g_ptr_array_unref);
   close (signal_fd);
