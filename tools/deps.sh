@@ -3,7 +3,8 @@
 set -euo pipefail
 
 packages=(meson ninja-build pkg-config gcc libglib2.0-dev libglib2.0-dev-bin
-          gettext dbus-daemon dbus-bin python3 nodejs npm procps)
+          gettext dbus-daemon dbus-bin python3 nodejs npm procps
+          scdoc)  # scdoc: renders the man pages (man/*.scd.in)
 [ "${ELIFE_PM_VALGRIND:-0}" = 1 ] && packages+=(valgrind)
 
 missing=()
