@@ -71,10 +71,19 @@ expect "SpawnFailed message in German" "$out" "Skript „/nonexistent/x.sh“"
 
 # The CLI, when this tree builds it.
 if [ -n "$cli" ] && [ -x "$cli" ]; then
-  expect "elife-pm --help in German" "$(de "$cli" --help)" "Den Sitzungsbus verwenden"
+  help=$(de "$cli" --help)
+  expect "elife-pm --help in German: commands" "$help" "Befehle:"
+  expect "elife-pm --help in German: options" "$help" "Mit elife-pmd auf dem Sitzungsbus sprechen"
+  expect "elife-pm start --help in German" "$(de "$cli" start --help)" "Name des Prozesses"
+  status=0; out=$(de "$cli" bogus 2>&1) || status=$?
+  [ "$status" = 2 ] || fail "elife-pm bogus exited $status"
+  expect "elife-pm usage error in German" "$out" "Unbekannter Befehl „bogus“"
   status=0; out=$(de "$cli" --address "$address" stop nobody 2>&1) || status=$?
   [ "$status" = 1 ] || fail "elife-pm stop nobody exited $status"
-  expect "elife-pm error in German" "$out" "Kein Prozess heißt „nobody“"
+  expect "elife-pm error from the daemon in German" "$out" "Kein Prozess heißt „nobody“"
+  status=0; out=$(de "$cli" --address "$address" start /nonexistent/x.sh 2>&1) || status=$?
+  [ "$status" = 1 ] || fail "elife-pm start /nonexistent/x.sh exited $status"
+  expect "elife-pm start error in German" "$out" "„/nonexistent/x.sh“"
 else
   echo "# elife-pm is not built in this tree: only the daemon checked"
 fi

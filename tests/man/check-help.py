@@ -57,7 +57,9 @@ def commands_of(text):
             in_section = 'command' in line.lower()
             continue
         if in_section:
-            m = re.match(r'^\s+([a-z][a-z0-9-]*)\b', line)
+            # "  start [OPTIONS] SCRIPT": a command; its description is
+            # indented further.
+            m = re.match(r'^  ([a-z][a-z0-9-]*)\b', line)
             if m:
                 commands.append(m.group(1))
     return commands
@@ -102,6 +104,9 @@ def main():
             checked += 1
             if not re.search(r'^\*' + re.escape(cmd) + r'\*', page, re.M):
                 missing.append(f'{name}: command {cmd}')
+            if cmd == 'help':
+                # `help [COMMAND]` is --help by another name: no options.
+                continue
             status, ctext = run_help([binary, cmd, '--help'])
             if status != 0:
                 missing.append(f'{name} {cmd} --help exited {status}: {ctext.strip()}')
