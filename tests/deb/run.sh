@@ -71,6 +71,21 @@ echo "ok - apt installed $(wc -l < "$tmp/nondirs") files"
 
 AUTOPKGTEST_TMP="$tmp" "$tmp/elife-pm/debian/tests/activation" || fail "debian/tests/activation"
 
+# The installed man pages and translations are found where the tools look.
+if command -v man >/dev/null; then
+  for page in elife-pmd.8 elife-pm.1; do
+    man -w "${page##*.}" "${page%.*}" >/dev/null 2>&1 || fail "man does not find the installed ${page}"
+  done
+  echo "ok - man finds elife-pmd(8) and elife-pm(1)"
+fi
+if locale -a 2>/dev/null | grep -qiE '^de_DE\.utf-?8$'; then
+  out=$(LANGUAGE=de LC_ALL=de_DE.UTF-8 /usr/libexec/elife-pmd --help)
+  case "$out" in *"Den Sitzungsbus verwenden"*) ;; *) fail "the installed daemon's --help is not German: $out" ;; esac
+  echo "ok - the installed daemon speaks German from the installed translation"
+else
+  echo "# no de_DE.UTF-8 locale: the installed translation is not checked"
+fi
+
 (DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq -o DPkg::Lock::Timeout=600 elife-pm) \
   >"$tmp/purge.log" 2>&1 || { cat "$tmp/purge.log"; fail "apt-get purge"; }
 installed=0
