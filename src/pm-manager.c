@@ -21,6 +21,7 @@
 #include "pm-names.h"
 #include "pm-options.h"
 #include "pm-process.h"
+#include "pm-procstat.h"
 
 typedef struct
 {
@@ -574,6 +575,34 @@ pm_manager_handle_list (PmDBusProcessManager  *iface,
 }
 
 static gboolean
+pm_manager_handle_stats (PmDBusProcessManager  *iface,
+                         GDBusMethodInvocation *invocation)
+{
+  PmManager *self = PM_MANAGER (iface);
+  GVariantBuilder builder;
+
+  note_activity (self);
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(uutt)"));
+  for (guint i = 0; i < self->processes->len; i++)
+    {
+      PmDBusProcessManagerProcess *p = g_ptr_array_index (self->processes, i);
+      guint pid = pm_dbus_process_manager_process_get_pid (p);
+      guint64 cpu_usec, rss_bytes;
+
+      /* Read at the call: nothing is sampled in between. */
+      if (pid == 0 || !pm_procstat_read ((int) pid, &cpu_usec, &rss_bytes))
+        continue;
+      g_variant_builder_add (&builder, "(uutt)",
+                             pm_dbus_process_manager_process_get_id (p),
+                             pid, cpu_usec, rss_bytes);
+    }
+  pm_dbus_process_manager_complete_stats (iface, invocation,
+                                          g_variant_builder_end (&builder));
+  return TRUE;
+}
+
+static gboolean
 pm_manager_handle_reopen_logs (PmDBusProcessManager  *iface,
                                GDBusMethodInvocation *invocation)
 {
@@ -684,6 +713,7 @@ pm_manager_iface_init (PmDBusProcessManagerIface *iface)
   iface->handle_restart = pm_manager_handle_restart;
   iface->handle_stop_all = pm_manager_handle_stop_all;
   iface->handle_list = pm_manager_handle_list;
+  iface->handle_stats = pm_manager_handle_stats;
   iface->handle_reopen_logs = pm_manager_handle_reopen_logs;
 }
 

@@ -345,6 +345,8 @@ pm_process_spawn (PmProcess *self,
   /* Held until the child and its group are gone. */
   pm_reaper_watch (child.pid, on_child_exit, g_object_ref (self));
 
+  pm_dbus_process_manager_process_set_started_at (iface (self),
+                                                  (guint64) g_get_real_time ());
   set_pid (self, child.pid);
   set_state (self, PM_PROCESS_RUNNING);
   pm_dbus_process_manager_emit_started (self->signals, self->id, self->opts->name,
