@@ -171,6 +171,7 @@ main (int   argc,
   g_autofree char *self_exe = NULL;
   gboolean session_bus = FALSE, system_bus = FALSE;
   gboolean replace = FALSE, verbose = FALSE, version = FALSE;
+  int max_per_user = PM_MAX_PROCESSES_PER_USER;
   Daemon daemon = { 0 };
   const GOptionEntry entries[] = {
     { "session", 0, 0, G_OPTION_ARG_NONE, &session_bus,
@@ -188,6 +189,9 @@ main (int   argc,
     { "state-dir", 0, 0, G_OPTION_ARG_FILENAME, &state_dir,
       N_("Where to record children for cleanup after a crash "
          "(default: $XDG_RUNTIME_DIR/elife-pm, /run/elife-pm with --system)"), N_("DIR") },
+    { "max-per-user", 0, 0, G_OPTION_ARG_INT, &max_per_user,
+      N_("At most N processes for each user other than root and the daemon's own "
+         "(default: 1000)"), N_("N") },
     { NULL }
   };
 
@@ -267,6 +271,11 @@ main (int   argc,
       g_printerr ("elife-pmd: %s\n", _("--session, --system and --address exclude each other"));
       return 2;
     }
+  if (max_per_user < 0 || max_per_user > PM_MAX_PROCESSES)
+    {
+      g_printerr ("elife-pmd: %s\n", _("--max-per-user must be between 0 and 10000"));
+      return 2;
+    }
   if (verbose)
     g_log_set_debug_enabled (TRUE);
 
@@ -301,6 +310,7 @@ main (int   argc,
 
   daemon.loop = g_main_loop_new (NULL, FALSE);
   daemon.manager = pm_manager_new (daemon.connection);
+  pm_manager_set_max_per_user (daemon.manager, (guint) max_per_user);
   if (!pm_manager_export (daemon.manager, &error))
     {
       g_printerr ("elife-pmd: %s\n", error->message);

@@ -36,6 +36,7 @@
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
 
+#include "pm-creds.h"
 #include "pm-error.h"
 #include "pm-fdmux.h"
 #include "pm-lines.h"
@@ -112,6 +113,7 @@ struct _PmLogWriter
   gatomicrefcount ref;
   char           *path;         /* NULL for standard output */
   char           *key;          /* "dev:ino" in the registry, or NULL */
+  PmCreds        *creds;        /* whom it was opened as (reopened as), or NULL */
   gboolean        regular;      /* a regular file: exits wait for its lines */
 
   /* Main thread only. */
@@ -812,14 +814,17 @@ file_key (int fd)
                           (guint64) st.st_dev, (guint64) st.st_ino);
 }
 
+/* As @creds (pm-creds.h): the directories and the file are theirs, and
+ * nothing is created where they may not write. */
 static int
-open_log (const char *path,
-          GError    **error)
+open_log (const char    *path,
+          const PmCreds *creds,
+          GError       **error)
 {
   g_autofree char *dir = g_path_get_dirname (path);
   int fd;
 
-  if (g_mkdir_with_parents (dir, 0755) < 0)
+  if (pm_mkdir_as (creds, dir, 0755) < 0)
     {
       int errsv = errno;
       g_set_error (error, PM_ERROR, PM_ERROR_LOG_FAILED,
@@ -828,7 +833,7 @@ open_log (const char *path,
       return -1;
     }
 
-  fd = open (path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+  fd = pm_open_as (creds, path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
   if (fd < 0)
     {
       int errsv = errno;
@@ -839,8 +844,9 @@ open_log (const char *path,
 }
 
 PmLogWriter *
-pm_log_writer_open (const char *path,
-                    GError    **error)
+pm_log_writer_open (const char    *path,
+                    const PmCreds *creds,
+                    GError       **error)
 {
   PmLogWriter *self;
   g_autofree char *key = NULL;
@@ -848,7 +854,7 @@ pm_log_writer_open (const char *path,
 
   g_return_val_if_fail (g_path_is_absolute (path), NULL);
 
-  fd = open_log (path, error);
+  fd = open_log (path, creds, error);
   if (fd < 0)
     return NULL;
 
@@ -863,6 +869,7 @@ pm_log_writer_open (const char *path,
     }
 
   self = writer_new (g_strdup (path), fd);
+  self->creds = creds != NULL ? pm_creds_copy (creds) : NULL;
   self->key = g_steal_pointer (&key);
   if (self->key != NULL)
     g_hash_table_insert (writers, self->key, self);
@@ -913,6 +920,7 @@ pm_log_writer_unref (PmLogWriter *self)
     stdout_writer = NULL;
   g_free (self->key);
   g_free (self->path);
+  pm_creds_free (self->creds);
   g_free (self);
 }
 
@@ -961,7 +969,7 @@ pm_log_reopen_all (GError **error)
       /* Everything accepted so far belongs to the old file. */
       writer_flush (self);
 
-      fd = open_log (self->path, &local_error);
+      fd = open_log (self->path, self->creds, &local_error);
       if (fd < 0)
         {
           if (failed == NULL)

@@ -12,6 +12,8 @@
 
 #include <glib.h>
 
+#include "pm-creds.h"
+
 G_BEGIN_DECLS
 
 /* A batch goes out when this much is pending ... */
@@ -43,9 +45,12 @@ typedef void (*PmLogLostFunc) (guint64  lost,
                                gpointer user_data);
 
 /* Opens (creating parent directories) or shares the writer of @path, an
- * absolute path. PM_ERROR_LOG_FAILED naming the path and the reason. */
-PmLogWriter *pm_log_writer_open       (const char  *path,
-                                       GError     **error);
+ * absolute path, as @creds (NULL: as the daemon; a writer is reopened as
+ * whoever first opened it). PM_ERROR_LOG_FAILED naming the path and the
+ * reason. */
+PmLogWriter *pm_log_writer_open       (const char    *path,
+                                       const PmCreds *creds,
+                                       GError       **error);
 /* The daemon's standard output. */
 PmLogWriter *pm_log_writer_get_stdout (void);
 PmLogWriter *pm_log_writer_ref        (PmLogWriter *self);

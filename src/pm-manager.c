@@ -5,16 +5,23 @@
  * stopWithCaller, shutdown) run them in parallel as one Batch and answer
  * when the last one is done. A process being forgotten is marked
  * "removing" at once, so that no other call starts it again meanwhile.
+ *
+ * Every process belongs to the unix user of the connection that started it.
+ * Methods that act (rather than read) first learn the caller's uid from the
+ * bus (cached per unique name, which the bus never reuses), then see only
+ * the caller's own processes, unless the caller is root.
  */
 #include "config.h"
 
 #define G_LOG_DOMAIN "pm-manager"
 
 #include <malloc.h>
+#include <unistd.h>
 
 #include <gio/gio.h>
 #include <glib/gi18n.h>
 
+#include "pm-creds.h"
 #include "pm-error.h"
 #include "pm-log.h"
 #include "pm-manager.h"
@@ -39,8 +46,12 @@ struct _PmManager
   GHashTable               *by_id;       /* id → PmProcess* (not owned) */
   GHashTable               *callers;     /* unique name → CallerWatch* */
   GHashTable               *caller_of;   /* PmProcess* → its caller's name (stopWithCaller) */
+  GHashTable               *uids;        /* unique name → CallerUid* */
+  GHashTable               *per_user;    /* uid → processes registered or being started */
+  uid_t                     daemon_uid;
+  guint                     max_per_user;
   guint                     next_id;
-  guint                     starting;    /* Start calls waiting on replace */
+  guint                     starting;    /* Start calls admitted, not yet registered or failed */
   guint                     activity;    /* calls and forgets since the last trim */
   guint                     trim_timer;
   gboolean                  shutting_down;
@@ -122,6 +133,207 @@ batch_step (Batch *batch)
   g_free (batch);
 }
 
+/* ---- callers ---------------------------------------------------------- */
+
+/* Continues a method once the caller's uid is known. */
+typedef void (*CallerFunc) (PmManager             *self,
+                            GDBusMethodInvocation *invocation,
+                            guint                  uid,
+                            gpointer               data);
+
+typedef struct
+{
+  CallerFunc             func;
+  GDBusMethodInvocation *invocation;
+  gpointer               data;
+  GDestroyNotify         abort;     /* frees data when the uid cannot be had */
+} UidWaiter;
+
+typedef struct
+{
+  gboolean  known;
+  guint     uid;
+  GArray   *waiters;   /* of UidWaiter, while the bus has not answered */
+} CallerUid;
+
+/* Entries kept before the known ones are dropped (they are only a cache). */
+#define UID_CACHE_MAX 4096
+
+static void
+caller_uid_free (CallerUid *entry)
+{
+  g_clear_pointer (&entry->waiters, g_array_unref);
+  g_free (entry);
+}
+
+typedef struct
+{
+  PmManager *self;
+  char      *sender;
+} UidLookup;
+
+static void
+on_unix_user (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  UidLookup *lookup = user_data;
+  PmManager *self = lookup->self;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GArray) waiters = NULL;
+  CallerUid *entry;
+
+  reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error);
+  entry = g_hash_table_lookup (self->uids, lookup->sender);
+  g_assert (entry != NULL && !entry->known);
+  waiters = g_steal_pointer (&entry->waiters);
+
+  if (reply != NULL)
+    {
+      g_variant_get (reply, "(u)", &entry->uid);
+      entry->known = TRUE;
+      g_debug ("Caller %s is uid %u", lookup->sender, entry->uid);
+    }
+  else
+    g_hash_table_remove (self->uids, lookup->sender);
+
+  for (guint i = 0; i < waiters->len; i++)
+    {
+      UidWaiter *w = &g_array_index (waiters, UidWaiter, i);
+
+      if (reply != NULL)
+        w->func (self, w->invocation, entry->uid, w->data);
+      else
+        {
+          g_dbus_method_invocation_return_error (w->invocation, G_DBUS_ERROR,
+                                                 G_DBUS_ERROR_ACCESS_DENIED,
+                                                 _("Could not tell who the caller is: %s"),
+                                                 error->message);
+          if (w->abort != NULL)
+            w->abort (w->data);
+        }
+    }
+
+  g_free (lookup->sender);
+  g_object_unref (lookup->self);
+  g_free (lookup);
+}
+
+static gboolean
+uid_known (gpointer key,
+           gpointer value,
+           gpointer user_data)
+{
+  return ((CallerUid *) value)->known;
+}
+
+/* Runs @func with the uid of @invocation's sender: at once when known,
+ * else once the bus has said (calls of one sender keep their order). */
+static void
+with_caller_uid (PmManager             *self,
+                 GDBusMethodInvocation *invocation,
+                 CallerFunc             func,
+                 gpointer               data,
+                 GDestroyNotify         abort)
+{
+  const char *sender = g_dbus_method_invocation_get_sender (invocation);
+  UidWaiter waiter = { func, invocation, data, abort };
+  CallerUid *entry;
+  UidLookup *lookup;
+
+  /* A peer-to-peer connection: no bus, only ourselves. */
+  if (sender == NULL)
+    {
+      func (self, invocation, self->daemon_uid, data);
+      return;
+    }
+
+  entry = g_hash_table_lookup (self->uids, sender);
+  if (entry != NULL && entry->known)
+    {
+      func (self, invocation, entry->uid, data);
+      return;
+    }
+  if (entry != NULL)
+    {
+      g_array_append_val (entry->waiters, waiter);
+      return;
+    }
+
+  if (g_hash_table_size (self->uids) >= UID_CACHE_MAX)
+    g_hash_table_foreach_remove (self->uids, uid_known, NULL);
+  entry = g_new0 (CallerUid, 1);
+  entry->waiters = g_array_new (FALSE, FALSE, sizeof (UidWaiter));
+  g_array_append_val (entry->waiters, waiter);
+  g_hash_table_insert (self->uids, g_strdup (sender), entry);
+
+  lookup = g_new0 (UidLookup, 1);
+  lookup->self = g_object_ref (self);
+  lookup->sender = g_strdup (sender);
+  g_dbus_connection_call (self->connection, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                          "org.freedesktop.DBus", "GetConnectionUnixUser",
+                          g_variant_new ("(s)", sender), G_VARIANT_TYPE ("(u)"),
+                          G_DBUS_CALL_FLAGS_NONE, -1, NULL, on_unix_user, lookup);
+}
+
+/* Root acts on every process; anyone else on their own. */
+static gboolean
+may_act_on (guint      uid,
+            PmProcess *process)
+{
+  return uid == 0 || pm_process_get_uid (process) == uid;
+}
+
+static gboolean
+return_access_denied (GDBusMethodInvocation *invocation,
+                      PmProcess             *process)
+{
+  g_dbus_method_invocation_return_error (invocation, G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED,
+                                         _("Process %u belongs to user %u"),
+                                         pm_process_get_id (process),
+                                         pm_process_get_uid (process));
+  return TRUE;
+}
+
+/* Processes registered or being started, per owner (the fair-share cap). */
+static guint
+user_count (PmManager *self,
+            guint      uid)
+{
+  return GPOINTER_TO_UINT (g_hash_table_lookup (self->per_user, GUINT_TO_POINTER (uid)));
+}
+
+static void
+user_reserve (PmManager *self,
+              guint      uid)
+{
+  g_hash_table_insert (self->per_user, GUINT_TO_POINTER (uid),
+                       GUINT_TO_POINTER (user_count (self, uid) + 1));
+}
+
+static void
+user_release (PmManager *self,
+              guint      uid)
+{
+  guint n = user_count (self, uid);
+
+  g_return_if_fail (n > 0);
+  if (n == 1)
+    g_hash_table_remove (self->per_user, GUINT_TO_POINTER (uid));
+  else
+    g_hash_table_insert (self->per_user, GUINT_TO_POINTER (uid), GUINT_TO_POINTER (n - 1));
+}
+
+/* Whether @uid is another user than root or the daemon's own: then its
+ * children run as it, and the fair-share cap applies. */
+static gboolean
+is_other_user (PmManager *self,
+               guint      uid)
+{
+  return uid != 0 && uid != self->daemon_uid;
+}
+
 /* ---- the registry ----------------------------------------------------- */
 
 static void
@@ -141,6 +353,7 @@ forget (PmManager *self,
 
   if (!g_hash_table_remove (self->by_id, GUINT_TO_POINTER (id)))
     return;
+  user_release (self, pm_process_get_uid (process));
 
   caller = g_hash_table_lookup (self->caller_of, process);
   if (caller != NULL)
@@ -230,10 +443,12 @@ restart_all (PmManager    *self,
   batch_step (batch);
 }
 
-/* Processes with @name (all when NULL) that are not being forgotten. */
+/* Processes with @name (all when NULL) that are not being forgotten and
+ * that @uid may act on. */
 static GPtrArray *
 find_processes (PmManager  *self,
-                const char *name)
+                const char *name,
+                guint       uid)
 {
   GPtrArray *found = g_ptr_array_new_with_free_func (g_object_unref);
 
@@ -241,7 +456,7 @@ find_processes (PmManager  *self,
     {
       PmProcess *process = g_ptr_array_index (self->processes, i);
 
-      if (pm_process_get_removing (process))
+      if (pm_process_get_removing (process) || !may_act_on (uid, process))
         continue;
       if (name == NULL || g_str_equal (pm_process_get_name (process), name))
         g_ptr_array_add (found, g_object_ref (process));
@@ -297,18 +512,57 @@ batch_done_nothing (PmManager *self,
 
 /* ---- per-process methods ---------------------------------------------- */
 
+static void
+process_stop_as (PmManager             *self,
+                 GDBusMethodInvocation *invocation,
+                 guint                  uid,
+                 gpointer               data)
+{
+  g_autoptr(PmProcess) process = data;
+  g_autoptr(GPtrArray) procs = g_ptr_array_new ();
+
+  if (!may_act_on (uid, process))
+    {
+      return_access_denied (invocation, process);
+      return;
+    }
+  /* Already being forgotten: this call simply waits for the same end. */
+  g_ptr_array_add (procs, process);
+  stop_and_forget (self, procs, reply_empty, invocation);
+}
+
 static gboolean
 on_process_handle_stop (PmDBusProcessManagerProcess *iface,
                         GDBusMethodInvocation       *invocation,
                         gpointer                     user_data)
 {
-  PmManager *self = user_data;
+  with_caller_uid (user_data, invocation, process_stop_as, g_object_ref (iface), g_object_unref);
+  return TRUE;
+}
+
+static void
+process_restart_as (PmManager             *self,
+                    GDBusMethodInvocation *invocation,
+                    guint                  uid,
+                    gpointer               data)
+{
+  g_autoptr(PmProcess) process = data;
   g_autoptr(GPtrArray) procs = g_ptr_array_new ();
 
-  /* Already being forgotten: this call simply waits for the same end. */
-  g_ptr_array_add (procs, iface);
-  stop_and_forget (self, procs, reply_empty, invocation);
-  return TRUE;
+  if (!may_act_on (uid, process))
+    {
+      return_access_denied (invocation, process);
+      return;
+    }
+  if (pm_process_get_removing (process))
+    {
+      g_dbus_method_invocation_return_error (invocation, PM_ERROR, PM_ERROR_NOT_FOUND,
+                                             _("Process %u is being stopped"),
+                                             pm_process_get_id (process));
+      return;
+    }
+  g_ptr_array_add (procs, process);
+  restart_all (self, procs, reply_empty, invocation);
 }
 
 static gboolean
@@ -316,18 +570,8 @@ on_process_handle_restart (PmDBusProcessManagerProcess *iface,
                            GDBusMethodInvocation       *invocation,
                            gpointer                     user_data)
 {
-  PmManager *self = user_data;
-  g_autoptr(GPtrArray) procs = g_ptr_array_new ();
-
-  if (pm_process_get_removing (PM_PROCESS (iface)))
-    {
-      g_dbus_method_invocation_return_error (invocation, PM_ERROR, PM_ERROR_NOT_FOUND,
-                                             _("Process %u is being stopped"),
-                                             pm_process_get_id (PM_PROCESS (iface)));
-      return TRUE;
-    }
-  g_ptr_array_add (procs, iface);
-  restart_all (self, procs, reply_empty, invocation);
+  with_caller_uid (user_data, invocation, process_restart_as, g_object_ref (iface),
+                   g_object_unref);
   return TRUE;
 }
 
@@ -384,34 +628,68 @@ watch_caller (PmManager  *self,
 
 typedef struct
 {
+  PmManager             *self;
   GDBusMethodInvocation *invocation;
   PmOptions             *opts;
+  guint                  uid;
 } StartData;
 
+/* The uid could not be had: the call was answered, the admission is undone. */
 static void
-start_now (PmManager             *self,
-           GDBusMethodInvocation *invocation,
-           PmOptions             *opts)
+start_data_abort (gpointer user_data)
+{
+  StartData *data = user_data;
+
+  data->self->starting--;
+  pm_options_free (data->opts);
+  g_free (data);
+}
+
+static void
+start_now (PmManager *self,
+           StartData *data)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(PmProcess) process = NULL;
   g_autoptr(PmDBusObjectSkeleton) object = NULL;
+  g_autoptr(PmCreds) creds = NULL;
+  GDBusMethodInvocation *invocation = data->invocation;
+  PmOptions *opts = g_steal_pointer (&data->opts);
   gboolean with_caller = opts->stop_with_caller;
+  guint uid = data->uid;
   guint id;
+
+  g_free (data);
+  self->starting--;
 
   if (self->shutting_down)
     {
       pm_options_free (opts);
+      user_release (self, uid);
       g_dbus_method_invocation_return_error (invocation, PM_ERROR, PM_ERROR_FAILED,
                                              _("The daemon is shutting down"));
       return;
     }
 
+  /* Read afresh at every start: group changes apply from the next one. */
+  if (self->daemon_uid == 0 && uid != 0)
+    {
+      creds = pm_creds_lookup (uid, &error);
+      if (creds == NULL)
+        {
+          pm_options_free (opts);
+          user_release (self, uid);
+          g_dbus_method_invocation_return_gerror (invocation, error);
+          return;
+        }
+    }
+
   id = self->next_id++;
-  process = pm_process_new (id, opts, PM_DBUS_PROCESS_MANAGER (self), &error);
+  process = pm_process_new (id, opts, uid, creds, PM_DBUS_PROCESS_MANAGER (self), &error);
   if (process == NULL || !pm_process_spawn (process, &error))
     {
       /* Nothing stays registered; the id is simply never used. */
+      user_release (self, uid);
       g_dbus_method_invocation_return_gerror (invocation, error);
       return;
     }
@@ -440,11 +718,52 @@ on_replaced (PmManager *self,
              GError    *error,
              gpointer   user_data)
 {
-  StartData *data = user_data;
+  start_now (self, user_data);
+}
 
-  self->starting--;
-  start_now (self, data->invocation, data->opts);
-  g_free (data);
+static void
+start_as (PmManager             *self,
+          GDBusMethodInvocation *invocation,
+          guint                  uid,
+          gpointer               user_data)
+{
+  StartData *data = user_data;
+  g_autoptr(GPtrArray) old = NULL;
+
+  data->uid = uid;
+
+  /* Not root, it cannot become anyone else: it would run the caller's
+   * program as itself. */
+  if (self->daemon_uid != 0 && uid != self->daemon_uid)
+    {
+      g_dbus_method_invocation_return_error (invocation, G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED,
+                                             _("This daemon runs as user %u and starts "
+                                               "processes only for that user, not for user %u"),
+                                             (guint) self->daemon_uid, uid);
+      start_data_abort (data);
+      return;
+    }
+
+  /* replace: the caller's old set is gone before the new one starts, so
+   * it does not count against the cap. */
+  if (data->opts->replace && *data->opts->name != '\0')
+    old = find_processes (self, data->opts->name, uid);
+
+  if (is_other_user (self, uid) &&
+      user_count (self, uid) - (old != NULL ? old->len : 0) >= self->max_per_user)
+    {
+      g_dbus_method_invocation_return_error (invocation, PM_ERROR, PM_ERROR_LIMIT_EXCEEDED,
+                                             _("Too many processes of user %u (at most %u)"),
+                                             uid, self->max_per_user);
+      start_data_abort (data);
+      return;
+    }
+  user_reserve (self, uid);
+
+  if (old == NULL)
+    start_now (self, data);
+  else
+    stop_and_forget (self, old, on_replaced, data);
 }
 
 static gboolean
@@ -482,41 +801,59 @@ pm_manager_handle_start (PmDBusProcessManager  *iface,
       return TRUE;
     }
 
-  if (!opts->replace || *opts->name == '\0')
-    {
-      start_now (self, invocation, g_steal_pointer (&opts));
-      return TRUE;
-    }
-
-  /* replace: the old set is gone before the new one starts. */
-  {
-    g_autoptr(GPtrArray) old = find_processes (self, opts->name);
-
-    data = g_new0 (StartData, 1);
-    data->invocation = invocation;
-    data->opts = g_steal_pointer (&opts);
-    self->starting++;
-    stop_and_forget (self, old, on_replaced, data);
-  }
+  data = g_new0 (StartData, 1);
+  data->self = self;
+  data->invocation = invocation;
+  data->opts = g_steal_pointer (&opts);
+  self->starting++;
+  with_caller_uid (self, invocation, start_as, data, start_data_abort);
   return TRUE;
 }
 
 /* ---- the other methods ------------------------------------------------ */
+
+static void
+stop_as (PmManager             *self,
+         GDBusMethodInvocation *invocation,
+         guint                  uid,
+         gpointer               data)
+{
+  g_autofree char *name = data;
+  g_autoptr(GPtrArray) procs = find_processes (self, name, uid);
+
+  if (procs->len == 0)
+    {
+      return_not_found (invocation, name);
+      return;
+    }
+  stop_and_forget (self, procs, reply_count, invocation);
+}
 
 static gboolean
 pm_manager_handle_stop (PmDBusProcessManager  *iface,
                         GDBusMethodInvocation *invocation,
                         const char            *name)
 {
-  PmManager *self = PM_MANAGER (iface);
-  g_autoptr(GPtrArray) procs = find_processes (self, name);
-
   note_activity (PM_MANAGER (iface));
+  with_caller_uid (PM_MANAGER (iface), invocation, stop_as, g_strdup (name), g_free);
+  return TRUE;
+}
+
+static void
+restart_as (PmManager             *self,
+            GDBusMethodInvocation *invocation,
+            guint                  uid,
+            gpointer               data)
+{
+  g_autofree char *name = data;
+  g_autoptr(GPtrArray) procs = find_processes (self, name, uid);
 
   if (procs->len == 0)
-    return return_not_found (invocation, name);
-  stop_and_forget (self, procs, reply_count, invocation);
-  return TRUE;
+    {
+      return_not_found (invocation, name);
+      return;
+    }
+  restart_all (self, procs, reply_count, invocation);
 }
 
 static gboolean
@@ -524,27 +861,28 @@ pm_manager_handle_restart (PmDBusProcessManager  *iface,
                            GDBusMethodInvocation *invocation,
                            const char            *name)
 {
-  PmManager *self = PM_MANAGER (iface);
-  g_autoptr(GPtrArray) procs = find_processes (self, name);
-
   note_activity (PM_MANAGER (iface));
-
-  if (procs->len == 0)
-    return return_not_found (invocation, name);
-  restart_all (self, procs, reply_count, invocation);
+  with_caller_uid (PM_MANAGER (iface), invocation, restart_as, g_strdup (name), g_free);
   return TRUE;
+}
+
+static void
+stop_all_as (PmManager             *self,
+             GDBusMethodInvocation *invocation,
+             guint                  uid,
+             gpointer               data)
+{
+  g_autoptr(GPtrArray) procs = find_processes (self, NULL, uid);
+
+  stop_and_forget (self, procs, reply_count, invocation);
 }
 
 static gboolean
 pm_manager_handle_stop_all (PmDBusProcessManager  *iface,
                             GDBusMethodInvocation *invocation)
 {
-  PmManager *self = PM_MANAGER (iface);
-  g_autoptr(GPtrArray) procs = find_processes (self, NULL);
-
   note_activity (PM_MANAGER (iface));
-
-  stop_and_forget (self, procs, reply_count, invocation);
+  with_caller_uid (PM_MANAGER (iface), invocation, stop_all_as, NULL, NULL);
   return TRUE;
 }
 
@@ -674,6 +1012,13 @@ pm_manager_unexport (PmManager *self)
     g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (self));
 }
 
+void
+pm_manager_set_max_per_user (PmManager *self,
+                             guint      max)
+{
+  self->max_per_user = max;
+}
+
 PmManager *
 pm_manager_new (GDBusConnection *connection)
 {
@@ -690,6 +1035,8 @@ pm_manager_dispose (GObject *object)
 
   g_clear_handle_id (&self->trim_timer, g_source_remove);
   g_clear_pointer (&self->caller_of, g_hash_table_unref);
+  g_clear_pointer (&self->uids, g_hash_table_unref);
+  g_clear_pointer (&self->per_user, g_hash_table_unref);
   g_clear_pointer (&self->callers, g_hash_table_unref);
   g_clear_pointer (&self->by_id, g_hash_table_unref);
   g_clear_pointer (&self->processes, g_ptr_array_unref);
@@ -726,6 +1073,11 @@ pm_manager_init (PmManager *self)
   self->callers = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                          (GDestroyNotify) caller_watch_free);
   self->caller_of = g_hash_table_new_full (NULL, NULL, NULL, g_free);
+  self->uids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                      (GDestroyNotify) caller_uid_free);
+  self->per_user = g_hash_table_new (NULL, NULL);
+  self->daemon_uid = geteuid ();
+  self->max_per_user = PM_MAX_PROCESSES_PER_USER;
   self->object_manager = g_dbus_object_manager_server_new (PM_DBUS_PATH);
   pm_dbus_process_manager_set_version (PM_DBUS_PROCESS_MANAGER (self), PACKAGE_VERSION);
 }

@@ -15,8 +15,14 @@ G_DECLARE_FINAL_TYPE (PmManager, pm_manager, PM, MANAGER,
 
 /* Documented cap on the number of registered processes. */
 #define PM_MAX_PROCESSES 10000
+/* ... and, by default, of those of one user other than root and the
+ * daemon's own (fair share of a system daemon). */
+#define PM_MAX_PROCESSES_PER_USER 1000
 
 PmManager *pm_manager_new            (GDBusConnection *connection);
+/* Changes the per-user cap (elife-pmd --max-per-user). */
+void       pm_manager_set_max_per_user (PmManager     *self,
+                                        guint          max);
 /* Exports the manager and the ObjectManager on the connection. */
 gboolean   pm_manager_export         (PmManager       *self,
                                       GError         **error);

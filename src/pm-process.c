@@ -42,6 +42,8 @@ struct _PmProcess
   PmOptions            *opts;
   char                 *cwd;         /* resolved */
   char                 *script;      /* resolved */
+  guint                 uid;         /* the caller who started it: its owner */
+  PmCreds              *creds;       /* run as: the owner's, or NULL for the daemon's own */
   PmDBusProcessManager *signals;     /* not owned: the manager outlives us */
   PmLogClient          *log;
 
@@ -331,7 +333,7 @@ pm_process_spawn (PmProcess *self,
 
   g_return_val_if_fail (self->gone, FALSE);
 
-  if (!pm_spawn (self->opts, self->cwd, self->script, self->id, &child, error))
+  if (!pm_spawn (self->opts, self->creds, self->cwd, self->script, self->id, &child, error))
     return FALSE;
 
   self->gone = FALSE;
@@ -475,9 +477,17 @@ pm_process_get_object_path (PmProcess *self)
   return self->object_path;
 }
 
+guint
+pm_process_get_uid (PmProcess *self)
+{
+  return self->uid;
+}
+
 PmProcess *
 pm_process_new (guint                 id,
                 PmOptions            *opts,
+                guint                 uid,
+                const PmCreds        *creds,
                 PmDBusProcessManager *signals,
                 GError              **error)
 {
@@ -493,13 +503,15 @@ pm_process_new (guint                 id,
   self->object_path = g_strdup_printf (PM_DBUS_PROCESS_PATH_FMT, id);
   self->opts = g_steal_pointer (&owned);
   self->signals = signals;
+  self->uid = uid;
+  self->creds = creds != NULL ? pm_creds_copy (creds) : NULL;
   self->cwd = pm_spawn_resolve_cwd (self->opts);
   self->script = pm_spawn_resolve_path (self->opts->script, self->cwd);
 
   if (self->opts->log != NULL)
     {
       log_path = pm_spawn_resolve_path (self->opts->log, self->cwd);
-      writer = pm_log_writer_open (log_path, error);
+      writer = pm_log_writer_open (log_path, self->creds, error);
       if (writer == NULL)
         return NULL;
     }
@@ -515,6 +527,7 @@ pm_process_new (guint                 id,
   pm_dbus_process_manager_process_set_args (i, (const char * const *) self->opts->args);
   pm_dbus_process_manager_process_set_cwd (i, self->cwd);
   pm_dbus_process_manager_process_set_log (i, log_path ? log_path : "");
+  pm_dbus_process_manager_process_set_user (i, uid);
   set_state (self, PM_PROCESS_EXITED);
   return g_steal_pointer (&self);
 }
@@ -542,6 +555,7 @@ pm_process_finalize (GObject *object)
   g_free (self->object_path);
   g_free (self->cwd);
   g_free (self->script);
+  pm_creds_free (self->creds);
 
   G_OBJECT_CLASS (pm_process_parent_class)->finalize (object);
 }

@@ -8,6 +8,7 @@
 
 #include <gio/gio.h>
 
+#include "pm-creds.h"
 #include "pm-dbus.h"
 #include "pm-options.h"
 
@@ -26,15 +27,20 @@ typedef enum
 } PmProcessState;
 
 /* Resolves the paths and opens the log (PM_ERROR_LOG_FAILED); spawns
- * nothing. @signals is where Started/Stopping/Exited are emitted. */
+ * nothing. @uid is its owner (the User property); the log is opened and the
+ * child run as @creds (NULL: as the daemon). @signals is where
+ * Started/Stopping/Exited are emitted. */
 PmProcess     *pm_process_new            (guint                 id,
                                           PmOptions            *opts,
+                                          guint                 uid,
+                                          const PmCreds        *creds,
                                           PmDBusProcessManager *signals,
                                           GError              **error);
 
 guint          pm_process_get_id         (PmProcess *self);
 const char    *pm_process_get_name       (PmProcess *self);
 const char    *pm_process_get_object_path (PmProcess *self);
+guint          pm_process_get_uid        (PmProcess *self);
 const char    *pm_process_state_to_string (PmProcessState state);
 
 /* Spawns the child; PM_ERROR_SPAWN_FAILED when it cannot be. */

@@ -5,6 +5,11 @@
  * The child leads its own process group (a service is its whole group), dies
  * with the daemon (PR_SET_PDEATHSIG), reads /dev/null, and writes into two
  * pipes the daemon reads line by line.
+ *
+ * A child run as a caller (the daemon is root, the caller is not) has its
+ * paths checked with the caller's file-system credentials, and sets the
+ * caller's groups, gid and uid itself between clone() and exec: the group
+ * list is resolved here beforehand, since the child may not allocate.
  */
 #include "config.h"
 
@@ -21,6 +26,7 @@
 #include <sys/wait.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <gio/gio.h>
@@ -80,7 +86,8 @@ pm_spawn_find_program (const char *program,
       if (**dir == '\0')
         continue;
       candidate = g_build_filename (*dir, program, NULL);
-      if (g_file_test (candidate, G_FILE_TEST_IS_EXECUTABLE) &&
+      /* As the caller, when the daemon acts as one (pm-creds.h). */
+      if (pm_creds_access (candidate, X_OK) == 0 &&
           !g_file_test (candidate, G_FILE_TEST_IS_DIR))
         return g_steal_pointer (&candidate);
     }
@@ -109,6 +116,8 @@ check_cwd (const char *cwd,
     return spawn_failed (error, _("Working directory"), cwd, errno);
   if (!S_ISDIR (st.st_mode))
     return spawn_failed (error, _("Working directory"), cwd, ENOTDIR);
+  if (pm_creds_access (cwd, X_OK) < 0)
+    return spawn_failed (error, _("Working directory"), cwd, errno);
   return TRUE;
 }
 
@@ -124,7 +133,7 @@ check_file (const char *what,
     return spawn_failed (error, what, path, errno);
   if (S_ISDIR (st.st_mode))
     return spawn_failed (error, what, path, EISDIR);
-  if (access (path, mode) < 0)
+  if (pm_creds_access (path, mode) < 0)
     return spawn_failed (error, what, path, errno);
   return TRUE;
 }
@@ -146,13 +155,39 @@ has_exec_magic (const char *path)
   return n == 4 && memcmp (head, "\x7f" "ELF", 4) == 0;
 }
 
+/* What a child run as @creds starts from: what login(1) would give, never
+ * the daemon's own environment. */
+static char **
+caller_environment (const PmCreds *creds)
+{
+  char **envp = g_new0 (char *, 1);
+  const char *lang = g_getenv ("LANG");
+
+  envp = g_environ_setenv (envp, "PATH", PM_CREDS_DEFAULT_PATH, TRUE);
+  envp = g_environ_setenv (envp, "HOME", creds->home, TRUE);
+  envp = g_environ_setenv (envp, "USER", creds->user, TRUE);
+  envp = g_environ_setenv (envp, "LOGNAME", creds->user, TRUE);
+  envp = g_environ_setenv (envp, "SHELL", creds->shell, TRUE);
+  if (lang != NULL)
+    envp = g_environ_setenv (envp, "LANG", lang, TRUE);
+  return envp;
+}
+
 static char **
 build_environment (const PmOptions *opts,
+                   const PmCreds   *creds,
                    PmProgramKind    kind,
                    guint            id)
 {
-  char **envp = opts->clear_env ? g_new0 (char *, 1) : g_get_environ ();
+  char **envp;
   char id_str[16];
+
+  if (opts->clear_env)
+    envp = g_new0 (char *, 1);
+  else if (creds != NULL)
+    envp = caller_environment (creds);
+  else
+    envp = g_get_environ ();
 
   for (char **kv = opts->env; *kv; kv++)
     {
@@ -179,6 +214,7 @@ build_environment (const PmOptions *opts,
 
 static char *
 resolve_interpreter (const PmOptions *opts,
+                     const PmCreds   *creds,
                      PmProgramKind    kind,
                      const char      *cwd,
                      char           **envp,
@@ -210,7 +246,7 @@ resolve_interpreter (const PmOptions *opts,
   /* The child's own PATH decides, as it would in a shell. */
   path_env = g_environ_getenv (envp, "PATH");
   if (path_env == NULL)
-    path_env = g_getenv ("PATH");
+    path_env = creds != NULL ? PM_CREDS_DEFAULT_PATH : g_getenv ("PATH");
   found = pm_spawn_find_program (program, path_env);
   if (found == NULL)
     g_set_error (error, PM_ERROR, PM_ERROR_SPAWN_FAILED,
@@ -230,6 +266,7 @@ typedef struct
   int          fds[4];      /* become 0, 1, 2 and (node) 3; -1 for none */
   int          err_fd;      /* write end of the error pipe */
   pid_t        parent;
+  const PmCreds *creds;     /* become this user, or NULL */
 } ChildArgs;
 
 static void
@@ -261,6 +298,19 @@ child_main (void *data)
 
   if (setpgid (0, 0) < 0)
     child_fail (a);
+
+  /* The caller's groups, gid, then uid (after which nothing could be
+   * changed), by raw system calls: glibc's wrappers would try to change the
+   * daemon's threads too, whose memory this child shares. */
+  if (a->creds != NULL &&
+      (syscall (SYS_setgroups, (long) a->creds->n_groups, a->creds->groups) < 0 ||
+       syscall (SYS_setresgid, (long) a->creds->gid, (long) a->creds->gid,
+                (long) a->creds->gid) < 0 ||
+       syscall (SYS_setresuid, (long) a->creds->uid, (long) a->creds->uid,
+                (long) a->creds->uid) < 0))
+    child_fail (a);
+
+  /* After the change of credentials, which clears it. */
   prctl (PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
   /* The daemon may have died before PDEATHSIG was armed. */
   if (getppid () != a->parent)
@@ -309,6 +359,7 @@ clone_child (ChildArgs *a,
   const gsize stack_size = 64 * 1024;
   sigset_t all, old;
   int err_pipe[2];
+  int dumpable;
   pid_t pid;
   gssize n;
 
@@ -325,8 +376,13 @@ clone_child (ChildArgs *a,
 
   sigfillset (&all);
   pthread_sigmask (SIG_SETMASK, &all, &old);
+  dumpable = a->creds != NULL ? prctl (PR_GET_DUMPABLE, 0, 0, 0, 0) : 0;
   pid = clone (child_main, stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, a);
   *errsv = errno;
+  /* A child that changed its uid made the memory it shares with us (ours)
+   * undumpable, as the kernel does on every change of credentials. */
+  if (dumpable > 0 && prctl (PR_GET_DUMPABLE, 0, 0, 0, 0) != dumpable)
+    prctl (PR_SET_DUMPABLE, dumpable, 0, 0, 0);
   pthread_sigmask (SIG_SETMASK, &old, NULL);
   close (err_pipe[1]);
 
@@ -373,8 +429,41 @@ close_fd (int *fd)
     }
 }
 
+/* The checks of pm_spawn() that the caller's credentials decide. */
+static gboolean
+check_paths (const PmOptions *opts,
+             const PmCreds   *creds,
+             PmProgramKind    kind,
+             const char      *cwd,
+             const char      *script,
+             char           **envp,
+             char           **interpreter,
+             GError         **error)
+{
+  if (!check_cwd (cwd, error))
+    return FALSE;
+
+  if (kind == PM_PROGRAM_EXEC && opts->interpreter == NULL)
+    {
+      if (!check_file (_("Script"), script, X_OK, error))
+        return FALSE;
+      /* An executable text file without "#!" is run by the shell, as a
+       * shell (and posix_spawnp) would; deciding it here spares an exec
+       * that is bound to fail. */
+      if (!has_exec_magic (script))
+        *interpreter = g_strdup ("/bin/sh");
+      return TRUE;
+    }
+
+  if (!check_file (_("Script"), script, R_OK, error))
+    return FALSE;
+  *interpreter = resolve_interpreter (opts, creds, kind, cwd, envp, error);
+  return *interpreter != NULL;
+}
+
 gboolean
 pm_spawn (const PmOptions *opts,
+          const PmCreds   *creds,
           const char      *cwd,
           const char      *script,
           guint            id,
@@ -388,31 +477,19 @@ pm_spawn (const PmOptions *opts,
   int out_pipe[2] = { -1, -1 };
   int err_pipe[2] = { -1, -1 };
   int ipc[2] = { -1, -1 };
+  PmCredsSaved saved;
+  gboolean checked;
   pid_t pid;
 
-  if (!check_cwd (cwd, error))
+  envp = build_environment (opts, creds, kind, id);
+
+  /* On this thread only; the exec itself checks again, as the caller. */
+  if (!pm_creds_enter (creds, &saved))
+    return spawn_failed (error, _("User"), creds->user, errno);
+  checked = check_paths (opts, creds, kind, cwd, script, envp, &interpreter, error);
+  pm_creds_leave (&saved);
+  if (!checked)
     return FALSE;
-
-  envp = build_environment (opts, kind, id);
-
-  if (kind == PM_PROGRAM_EXEC && opts->interpreter == NULL)
-    {
-      if (!check_file (_("Script"), script, X_OK, error))
-        return FALSE;
-      /* An executable text file without "#!" is run by the shell, as a
-       * shell (and posix_spawnp) would; deciding it here spares an exec
-       * that is bound to fail. */
-      if (!has_exec_magic (script))
-        interpreter = g_strdup ("/bin/sh");
-    }
-  else
-    {
-      if (!check_file (_("Script"), script, R_OK, error))
-        return FALSE;
-      interpreter = resolve_interpreter (opts, kind, cwd, envp, error);
-      if (interpreter == NULL)
-        return FALSE;
-    }
 
   argv = g_ptr_array_new ();
   if (interpreter != NULL)
@@ -445,6 +522,7 @@ pm_spawn (const PmOptions *opts,
     a.fds[1] = out_pipe[1];
     a.fds[2] = err_pipe[1];
     a.fds[3] = ipc[1];
+    a.creds = creds;
     pid = clone_child (&a, &errsv);
     if (pid < 0)
       {

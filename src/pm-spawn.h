@@ -6,6 +6,7 @@
 #include <glib.h>
 #include <sys/types.h>
 
+#include "pm-creds.h"
 #include "pm-options.h"
 
 G_BEGIN_DECLS
@@ -28,8 +29,12 @@ char     *pm_spawn_find_program   (const char      *program,
                                    const char      *path_env);
 
 /* Spawns the child for @opts (with @cwd and @script already resolved).
+ * With @creds (not NULL), cwd, script and interpreter are checked as that
+ * user, and the child runs as that user, with its groups, in a minimal
+ * environment (not the daemon's) that env is merged over.
  * On failure: PM_ERROR_SPAWN_FAILED naming the path and the OS reason. */
 gboolean  pm_spawn                (const PmOptions *opts,
+                                   const PmCreds   *creds,
                                    const char      *cwd,
                                    const char      *script,
                                    guint            id,

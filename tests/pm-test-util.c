@@ -8,6 +8,7 @@
 #include "pm-test-util.h"
 
 #include <errno.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -285,15 +286,107 @@ make_tmpdir (void)
   return real;
 }
 
+/* Configuration of the open bus: any user may connect, call, own. */
+static const char open_bus_conf[] =
+  "<busconfig>\n"
+  "  <type>session</type>\n"
+  "  <listen>unix:path=@DIR@/bus_socket</listen>\n"
+  "  <auth>EXTERNAL</auth>\n"
+  "  <policy context=\"default\">\n"
+  "    <allow user=\"*\"/>\n"
+  "    <allow send_destination=\"*\" eavesdrop=\"true\"/>\n"
+  "    <allow eavesdrop=\"true\"/>\n"
+  "    <allow own=\"*\"/>\n"
+  "  </policy>\n"
+  "</busconfig>\n";
+
+/* Starts a dbus-daemon of our own in a directory every user may enter. */
+static void
+start_own_bus (PmFixture *f, gboolean system_bus)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(GDataInputStream) out = NULL;
+  g_autofree gchar *dir = g_build_filename (f->tmpdir, "bus", NULL);
+  g_autofree gchar *conf_path = g_build_filename (dir, "bus.conf", NULL);
+  g_autofree gchar *template = NULL;
+  g_autofree gchar *policy = NULL;
+  g_autofree gchar *arg = NULL;
+  g_autofree gchar *line = NULL;
+  g_auto(GStrv) parts = NULL;
+  g_autofree gchar *conf = NULL;
+
+  g_assert_cmpint (g_mkdir (dir, 0755), ==, 0);
+  if (system_bus)
+    {
+      g_autofree gchar *path = g_test_build_filename (G_TEST_DIST, "..", "tools",
+                                                      "system-bus.conf.in", NULL);
+
+      g_assert_true (g_file_get_contents (path, &template, NULL, &error));
+      g_assert_no_error (error);
+      policy = g_test_build_filename (G_TEST_DIST, "..", "data",
+                                      "org.elife.ProcessManager.conf", NULL);
+      g_assert_true (g_file_test (policy, G_FILE_TEST_EXISTS));
+    }
+  else
+    template = g_strdup (open_bus_conf);
+
+  parts = g_strsplit (template, "@DIR@", -1);
+  conf = g_strjoinv (dir, parts);
+  if (policy != NULL)
+    {
+      g_strfreev (parts);
+      parts = g_strsplit (conf, "@POLICY@", -1);
+      g_free (conf);
+      conf = g_strjoinv (policy, parts);
+    }
+  g_assert_true (g_file_set_contents (conf_path, conf, -1, &error));
+  g_assert_no_error (error);
+
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+  g_subprocess_launcher_set_child_setup (launcher, daemon_child_setup, NULL, NULL);
+  arg = g_strdup_printf ("--config-file=%s", conf_path);
+  f->bus_daemon = g_subprocess_launcher_spawn (launcher, &error, "dbus-daemon", arg,
+                                               "--nofork", "--print-address=1", NULL);
+  g_assert_no_error (error);
+  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (f->bus_daemon));
+  line = g_data_input_stream_read_line_utf8 (out, NULL, NULL, &error);
+  g_assert_no_error (error);
+  if (line == NULL)
+    g_error ("dbus-daemon with %s gave no address", conf_path);
+  f->address = g_strdup (g_strstrip (line));
+}
+
+static void
+stop_own_bus (PmFixture *f)
+{
+  if (f->bus_daemon == NULL)
+    return;
+  g_subprocess_send_signal (f->bus_daemon, SIGTERM);
+  g_subprocess_wait (f->bus_daemon, NULL, NULL);
+  g_clear_object (&f->bus_daemon);
+}
+
 PmFixture *
 pm_fixture_new (void)
 {
+  return pm_fixture_new_full (NULL);
+}
+
+PmFixture *
+pm_fixture_new_full (const PmFixtureOptions *options)
+{
+  static const PmFixtureOptions defaults = { 0 };
   PmFixture *f = g_new0 (PmFixture, 1);
   g_autoptr(GError) error = NULL;
   g_autoptr(GSubprocessLauncher) launcher = NULL;
   g_autofree gchar *pmd = resolve_daemon_path ();
+  struct passwd *daemon_pw = NULL;
   NameWait nw = { f, FALSE };
   guint watch;
+
+  if (options == NULL)
+    options = &defaults;
 
   f->signals = g_ptr_array_new_with_free_func (pm_signal_free);
   f->lines = g_ptr_array_new_with_free_func (pm_line_free);
@@ -301,9 +394,23 @@ pm_fixture_new (void)
   f->cancellable = g_cancellable_new ();
   f->tmpdir = make_tmpdir ();
 
-  f->bus = g_test_dbus_new (G_TEST_DBUS_NONE);
-  g_test_dbus_up (f->bus);
-  f->address = g_strdup (g_test_dbus_get_bus_address (f->bus));
+  if (options->daemon_user != NULL)
+    {
+      daemon_pw = getpwnam (options->daemon_user);
+      g_assert_nonnull (daemon_pw);
+    }
+  if (options->system_bus || options->open_bus || daemon_pw != NULL)
+    {
+      /* Other users' clients, children and daemon find their way in. */
+      g_assert_cmpint (g_chmod (f->tmpdir, 0755), ==, 0);
+      start_own_bus (f, options->system_bus);
+    }
+  else
+    {
+      f->bus = g_test_dbus_new (G_TEST_DBUS_NONE);
+      g_test_dbus_up (f->bus);
+      f->address = g_strdup (g_test_dbus_get_bus_address (f->bus));
+    }
   g_assert_nonnull (f->address);
 
   f->conn = g_dbus_connection_new_for_address_sync (
@@ -333,6 +440,8 @@ pm_fixture_new (void)
   /* Only the daemon may decide that a child gets PYTHONUNBUFFERED. */
   g_subprocess_launcher_unsetenv (launcher, "PYTHONUNBUFFERED");
   g_subprocess_launcher_set_child_setup (launcher, daemon_child_setup, NULL, NULL);
+  if (options != &defaults)
+    g_subprocess_launcher_setenv (launcher, "LANG", "C.UTF-8", TRUE);
   {
     /* ELIFE_PMD_WRAPPER runs the daemon under a tool (meson test
      * --setup=valgrind); its exit status still decides the test. */
@@ -341,6 +450,17 @@ pm_fixture_new (void)
     g_autofree gchar *state_dir = g_build_filename (f->tmpdir, ".state", NULL);
     g_autofree gchar *cmdline = NULL;
 
+    if (daemon_pw != NULL)
+      {
+        /* setpriv clears the parent-death signal with the uid: set again. */
+        g_ptr_array_add (argv, g_strdup ("setpriv"));
+        g_ptr_array_add (argv, g_strdup_printf ("--reuid=%u", (guint) daemon_pw->pw_uid));
+        g_ptr_array_add (argv, g_strdup_printf ("--regid=%u", (guint) daemon_pw->pw_gid));
+        g_ptr_array_add (argv, g_strdup ("--init-groups"));
+        g_ptr_array_add (argv, g_strdup ("--pdeathsig=TERM"));
+        g_assert_cmpint (g_mkdir (state_dir, 0700), ==, 0);
+        g_assert_cmpint (chown (state_dir, daemon_pw->pw_uid, daemon_pw->pw_gid), ==, 0);
+      }
     if (wrapper != NULL && *wrapper != '\0')
       {
         g_auto(GStrv) words = NULL;
@@ -356,6 +476,8 @@ pm_fixture_new (void)
     /* Crash-cleanup state stays inside the test's own directory. */
     g_ptr_array_add (argv, g_strdup ("--state-dir"));
     g_ptr_array_add (argv, g_strdup (state_dir));
+    for (const char * const *a = options->daemon_args; a != NULL && *a != NULL; a++)
+      g_ptr_array_add (argv, g_strdup (*a));
     g_ptr_array_add (argv, NULL);
     f->daemon = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata,
                                               &error);
@@ -460,8 +582,10 @@ pm_fixture_free (PmFixture *f)
   /* Let pending callbacks see the cancellation before the fixture goes. */
   while (g_main_context_iteration (NULL, FALSE))
     ;
-  g_test_dbus_down (f->bus);
+  if (f->bus != NULL)
+    g_test_dbus_down (f->bus);
   g_clear_object (&f->bus);
+  stop_own_bus (f);
   rm_rf (f->tmpdir);
 
   if (alive->len > 0)
@@ -500,6 +624,7 @@ typedef struct
 {
   PmTestFunc func;
   gconstpointer data;
+  const PmFixtureOptions *options;
 } PmTestCase;
 
 static void
@@ -514,7 +639,7 @@ run_case (gconstpointer user_data)
       signal (SIGABRT, on_fatal_signal);
       signal (SIGTRAP, on_fatal_signal);
       signal (SIGSEGV, on_fatal_signal);
-      f = pm_fixture_new ();
+      f = pm_fixture_new_full (tc->options);
       current_fixture = f;
       tc->func (f, tc->data);
       pm_fixture_free (f);
@@ -528,13 +653,21 @@ run_case (gconstpointer user_data)
 }
 
 void
-pm_test_add (const char *path, PmTestFunc func, gconstpointer data)
+pm_test_add_full (const char *path, PmTestFunc func, gconstpointer data,
+                  const PmFixtureOptions *options)
 {
   PmTestCase *tc = g_new0 (PmTestCase, 1);
 
   tc->func = func;
   tc->data = data;
+  tc->options = options;
   g_test_add_data_func_full (path, tc, run_case, g_free);
+}
+
+void
+pm_test_add (const char *path, PmTestFunc func, gconstpointer data)
+{
+  pm_test_add_full (path, func, data, NULL);
 }
 
 void

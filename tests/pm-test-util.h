@@ -43,9 +43,25 @@ typedef struct
   gchar *text;
 } PmLine;
 
+/* How a case's bus and daemon are set up (pm_test_add_full); all-zero is
+ * what pm_test_add gives: a GTestDBus session bus, the daemon as the test. */
+typedef struct
+{
+  /* A dbus-daemon configured like the system bus (tools/system-bus.conf.in)
+   * with the project's policy file, every user allowed to connect. */
+  gboolean system_bus;
+  /* A dbus-daemon every user may connect to, call on and own names on. */
+  gboolean open_bus;
+  /* Run elife-pmd as this user (setpriv), NULL: as the test. */
+  const char *daemon_user;
+  /* More daemon arguments, NULL-terminated, or NULL. */
+  const char * const *daemon_args;
+} PmFixtureOptions;
+
 typedef struct
 {
   GTestDBus *bus;
+  GSubprocess *bus_daemon;        /* a dbus-daemon of our own (system_bus, open_bus) */
   gchar *address;
   GDBusConnection *conn;
   GSubprocess *daemon;
@@ -70,9 +86,13 @@ void pm_test_init (void);
  * so one failing case neither aborts the others nor leaks processes. */
 typedef void (*PmTestFunc) (PmFixture *f, gconstpointer data);
 void pm_test_add (const char *path, PmTestFunc func, gconstpointer data);
+/* The same, with @options (copied only as a pointer: keep it static). */
+void pm_test_add_full (const char *path, PmTestFunc func, gconstpointer data,
+                       const PmFixtureOptions *options);
 
 /* Fixture life cycle (pm_test_add does both). */
 PmFixture *pm_fixture_new (void);
+PmFixture *pm_fixture_new_full (const PmFixtureOptions *options);
 void pm_fixture_free (PmFixture *f);
 /* SIGTERM to the daemon, wait for it to exit 0 (asserted). Idempotent. */
 void pm_fixture_stop_daemon (PmFixture *f);

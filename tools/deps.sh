@@ -10,6 +10,9 @@ packages=(meson ninja-build pkg-config gcc libglib2.0-dev libglib2.0-dev-bin
 # generate de_DE.UTF-8; debhelper, dpkg-dev and lintian build and check the
 # Debian package (tests/deb).
 [ "${ELIFE_PM_VALGRIND:-0}" = 1 ] && packages+=(valgrind)
+# setpriv and useradd/groupadd: the multi-user tests (test-dbus-users) run
+# clients as test users they create (both essential on Debian already).
+packages+=(util-linux passwd)
 
 missing=()
 for p in "${packages[@]}"; do
