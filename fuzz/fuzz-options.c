@@ -49,7 +49,7 @@ check_path (const char *path,
 static void
 check_options (const PmOptions *opts)
 {
-  g_assert_nonnull (opts->script);
+  g_assert_true (opts->script != NULL || opts->cwd != NULL);
   check_path (opts->script, FALSE);
 
   g_assert_nonnull (opts->name);
@@ -85,7 +85,8 @@ check_options (const PmOptions *opts)
                  || opts->restart == PM_RESTART_ON_FAILURE
                  || opts->restart == PM_RESTART_NEVER);
   g_assert_nonnull (pm_restart_policy_to_string (opts->restart));
-  g_assert_cmpint (pm_program_kind_for (opts->script), <=, PM_PROGRAM_PYTHON);
+  if (opts->script != NULL)
+    g_assert_cmpint (pm_program_kind_for (opts->script), <=, PM_PROGRAM_PYTHON);
 
   /* gboolean fields hold TRUE or FALSE, nothing else. */
   g_assert_cmpuint ((guint) opts->clear_env, <=, 1);

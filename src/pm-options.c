@@ -362,10 +362,11 @@ pm_options_parse (GVariant *asv,
         return NULL;
     }
 
-  if (opts->script == NULL)
+  /* Without a script, cwd names a node module folder (pm-script.c). */
+  if (opts->script == NULL && opts->cwd == NULL)
     {
       g_set_error (error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS,
-                   _("Option “script” is required"));
+                   _("Option “script” is required unless “cwd” names a module folder"));
       return NULL;
     }
 

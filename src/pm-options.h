@@ -38,7 +38,8 @@ typedef enum
 
 typedef struct
 {
-  char            *script;        /* as given; never NULL or empty */
+  char            *script;        /* as given; never empty; NULL only when cwd
+                                   * is set (cwd is then a module folder) */
   char            *name;          /* never NULL */
   GStrv            args;          /* never NULL */
   char            *cwd;           /* absolute, or NULL for the daemon's */

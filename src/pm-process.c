@@ -40,8 +40,7 @@ struct _PmProcess
   guint                 id;
   char                 *object_path;
   PmOptions            *opts;
-  char                 *cwd;         /* resolved */
-  char                 *script;      /* resolved */
+  PmScript             *program;     /* script and cwd, resolved */
   guint                 uid;         /* the caller who started it: its owner */
   PmCreds              *creds;       /* run as: the owner's, or NULL for the daemon's own */
   PmDBusProcessManager *signals;     /* not owned: the manager outlives us */
@@ -333,7 +332,7 @@ pm_process_spawn (PmProcess *self,
 
   g_return_val_if_fail (self->gone, FALSE);
 
-  if (!pm_spawn (self->opts, self->creds, self->cwd, self->script, self->id, &child, error))
+  if (!pm_spawn (self->opts, self->creds, self->program, self->id, &child, error))
     return FALSE;
 
   self->gone = FALSE;
@@ -505,12 +504,13 @@ pm_process_new (guint                 id,
   self->signals = signals;
   self->uid = uid;
   self->creds = creds != NULL ? pm_creds_copy (creds) : NULL;
-  self->cwd = pm_spawn_resolve_cwd (self->opts);
-  self->script = pm_spawn_resolve_path (self->opts->script, self->cwd);
+  self->program = pm_script_resolve (self->opts, error);
+  if (self->program == NULL)
+    return NULL;
 
   if (self->opts->log != NULL)
     {
-      log_path = pm_spawn_resolve_path (self->opts->log, self->cwd);
+      log_path = pm_spawn_resolve_path (self->opts->log, self->program->cwd);
       writer = pm_log_writer_open (log_path, self->creds, error);
       if (writer == NULL)
         return NULL;
@@ -523,9 +523,9 @@ pm_process_new (guint                 id,
 
   pm_dbus_process_manager_process_set_id (i, id);
   pm_dbus_process_manager_process_set_name (i, self->opts->name);
-  pm_dbus_process_manager_process_set_script (i, self->script);
+  pm_dbus_process_manager_process_set_script (i, self->program->path);
   pm_dbus_process_manager_process_set_args (i, (const char * const *) self->opts->args);
-  pm_dbus_process_manager_process_set_cwd (i, self->cwd);
+  pm_dbus_process_manager_process_set_cwd (i, self->program->cwd);
   pm_dbus_process_manager_process_set_log (i, log_path ? log_path : "");
   pm_dbus_process_manager_process_set_user (i, uid);
   set_state (self, PM_PROCESS_EXITED);
@@ -553,8 +553,7 @@ pm_process_finalize (GObject *object)
   g_ptr_array_unref (self->waiters);
   pm_options_free (self->opts);
   g_free (self->object_path);
-  g_free (self->cwd);
-  g_free (self->script);
+  pm_script_free (self->program);
   pm_creds_free (self->creds);
 
   G_OBJECT_CLASS (pm_process_parent_class)->finalize (object);

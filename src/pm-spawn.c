@@ -433,15 +433,27 @@ close_fd (int *fd)
 static gboolean
 check_paths (const PmOptions *opts,
              const PmCreds   *creds,
-             PmProgramKind    kind,
-             const char      *cwd,
-             const char      *script,
+             const PmScript  *program,
              char           **envp,
              char           **interpreter,
              GError         **error)
 {
+  const char *cwd = program->cwd;
+  const char *script = program->path;
+  PmProgramKind kind = program->kind;
+
   if (!check_cwd (cwd, error))
     return FALSE;
+
+  if (program->archive != NULL)
+    {
+      /* Electron's node reads inside the archive (pm-script.c made sure
+       * there is an interpreter): only the archive itself can be checked. */
+      if (!check_file (_("ASAR archive"), program->archive, R_OK, error))
+        return FALSE;
+      *interpreter = resolve_interpreter (opts, creds, kind, cwd, envp, error);
+      return *interpreter != NULL;
+    }
 
   if (kind == PM_PROGRAM_EXEC && opts->interpreter == NULL)
     {
@@ -464,13 +476,14 @@ check_paths (const PmOptions *opts,
 gboolean
 pm_spawn (const PmOptions *opts,
           const PmCreds   *creds,
-          const char      *cwd,
-          const char      *script,
+          const PmScript  *program,
           guint            id,
           PmSpawned       *out,
           GError         **error)
 {
-  PmProgramKind kind = pm_program_kind_for (script);
+  const char *cwd = program->cwd;
+  const char *script = program->path;
+  PmProgramKind kind = program->kind;
   g_auto(GStrv) envp = NULL;
   g_autofree char *interpreter = NULL;
   g_autoptr(GPtrArray) argv = NULL;
@@ -486,7 +499,7 @@ pm_spawn (const PmOptions *opts,
   /* On this thread only; the exec itself checks again, as the caller. */
   if (!pm_creds_enter (creds, &saved))
     return spawn_failed (error, _("User"), creds->user, errno);
-  checked = check_paths (opts, creds, kind, cwd, script, envp, &interpreter, error);
+  checked = check_paths (opts, creds, program, envp, &interpreter, error);
   pm_creds_leave (&saved);
   if (!checked)
     return FALSE;

@@ -8,6 +8,7 @@
 
 #include "pm-creds.h"
 #include "pm-options.h"
+#include "pm-script.h"
 
 G_BEGIN_DECLS
 
@@ -28,15 +29,14 @@ char     *pm_spawn_resolve_path   (const char      *path,
 char     *pm_spawn_find_program   (const char      *program,
                                    const char      *path_env);
 
-/* Spawns the child for @opts (with @cwd and @script already resolved).
+/* Spawns the child for @opts (with @program resolved by pm_script_resolve).
  * With @creds (not NULL), cwd, script and interpreter are checked as that
  * user, and the child runs as that user, with its groups, in a minimal
  * environment (not the daemon's) that env is merged over.
  * On failure: PM_ERROR_SPAWN_FAILED naming the path and the OS reason. */
 gboolean  pm_spawn                (const PmOptions *opts,
                                    const PmCreds   *creds,
-                                   const char      *cwd,
-                                   const char      *script,
+                                   const PmScript  *program,
                                    guint            id,
                                    PmSpawned       *out,
                                    GError         **error);

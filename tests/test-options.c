@@ -652,6 +652,23 @@ test_invalid (gconstpointer data)
   assert_invalid_args (asv, c->in_message);
 }
 
+/* Without a script, a cwd is a module folder (pm-script.c resolves it). */
+static void
+test_script_absent_with_cwd (void)
+{
+  g_autoptr(GVariant) asv = parse_asv ("{'cwd': <'/srv/svc'>, 'name': <'svc'>}");
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PmOptions) opts = pm_options_parse (asv, &error);
+  g_autoptr(PmOptions) copy = NULL;
+
+  g_assert_no_error (error);
+  g_assert_null (opts->script);
+  g_assert_cmpstr (opts->cwd, ==, "/srv/svc");
+  copy = pm_options_copy (opts);
+  g_assert_null (copy->script);
+  g_assert_cmpstr (copy->cwd, ==, "/srv/svc");
+}
+
 /* Wrong variant types: for each key, every other type is refused by name */
 
 static const struct
@@ -879,6 +896,7 @@ main (int   argc,
   g_test_add_data_func ("/options/copy/defaults", "{'script': <'app'>}", test_copy);
   g_test_add_data_func ("/options/copy/all-keys", everything, test_copy);
   g_test_add_func ("/options/free-null", test_free_null);
+  g_test_add_func ("/options/script/absent-with-cwd", test_script_absent_with_cwd);
   g_test_add_func ("/options/restart-policy-names", test_restart_policy_names);
   g_test_add_func ("/program-kind", test_program_kind);
 

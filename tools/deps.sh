@@ -3,7 +3,7 @@
 set -euo pipefail
 
 packages=(meson ninja-build pkg-config gcc libglib2.0-dev libglib2.0-dev-bin
-          gettext dbus-daemon dbus-bin python3 nodejs npm procps
+          libjson-glib-dev gettext dbus-daemon dbus-bin python3 nodejs npm procps
           scdoc git xz-utils locales debhelper dpkg-dev lintian)
 # scdoc renders the man pages (man/*.scd.in); git and xz-utils make and
 # unpack the meson dist tarball (tests/dist); locales lets the German test
