@@ -4,11 +4,12 @@
 check-install.py BUILDDIR
 
 Installs BUILDDIR into a temporary DESTDIR and checks that each expected
-piece is there, at the path the build's options give (prefix, libexecdir,
-datadir, mandir, localedir, dbus_services_dir, systemduserunitdir), and that
-the installed D-Bus activation file and systemd unit run the installed
-daemon. Pieces of other parts of the project (the CLI, the system bus files,
-bash completion) are checked when the build installs them.
+piece is there, at the path the build's options give (prefix, bindir,
+libexecdir, datadir, mandir, localedir, dbus_services_dir,
+systemduserunitdir, dbus_system_policy_dir, dbus_system_services_dir,
+systemdsystemunitdir; bash completion where bash-completion says), and that
+the installed D-Bus activation files and systemd units run the installed
+daemon.
 """
 import json
 import os
@@ -43,14 +44,26 @@ def main():
         expected['elife-pmd(8)'] = os.path.join(under(opts['mandir']), 'man8', 'elife-pmd.8')
         expected['elife-pm(1)'] = os.path.join(under(opts['mandir']), 'man1', 'elife-pm.1')
 
+    system_policy = under(opts['dbus_system_policy_dir'] or os.path.join(datadir, 'dbus-1', 'system.d'))
+    system_services = under(opts['dbus_system_services_dir']
+                            or os.path.join(datadir, 'dbus-1', 'system-services'))
+    system_unit = under(opts['systemdsystemunitdir'] or os.path.join(prefix, 'lib', 'systemd', 'system'))
+    expected.update({
+        'CLI': os.path.join(under(opts['bindir']), 'elife-pm'),
+        'system-bus policy': os.path.join(system_policy, 'org.elife.ProcessManager.conf'),
+        'system activation file': os.path.join(system_services, 'org.elife.ProcessManager.service'),
+        'systemd system unit': os.path.join(system_unit, 'elife-pmd.service'),
+    })
+
     installed = set(json.loads(subprocess.check_output(
         ['meson', 'introspect', '--installed', build])).values())
-    optional = {
-        'CLI': os.path.join(under(opts['bindir']), 'elife-pm'),
-    }
-    for what, path in optional.items():
-        if path in installed:
-            expected[what] = path
+    # Where bash-completion's pkg-config file says (or share/bash-completion).
+    completion = [p for p in installed if p.endswith('/completions/elife-pm')]
+    if len(completion) == 1:
+        expected['bash completion'] = completion[0]
+    else:
+        print('not ok - bash completion: meson installs no …/completions/elife-pm')
+        return 1
 
     failures = []
     with tempfile.TemporaryDirectory() as dest:
@@ -71,7 +84,8 @@ def main():
             if not os.path.lexists(dest + path):
                 failures.append(f'{path} announced but not installed')
         daemon = expected['daemon']
-        for what in ('session activation file', 'systemd user unit'):
+        for what in ('session activation file', 'systemd user unit', 'system activation file',
+                     'systemd system unit'):
             p = dest + expected[what]
             if os.path.isfile(p):
                 text = open(p, encoding='utf-8').read()
