@@ -29,14 +29,17 @@ wait_for () {
   return 1
 }
 
-# Starts tools/run.sh in a new session; sets sid, address, daemon_pid, bus_dir.
+# Starts tools/run.sh [--system] in a new session; sets sid, address,
+# daemon_pid, bus_dir.
 start_run_sh () {
   : > "$tmp/out"
+  local daemon_args=(--state-dir "$tmp/state")
+  [ "${1:-}" = --system ] && daemon_args=()   # run.sh --system picks its own
   env -u DBUS_SESSION_BUS_ADDRESS ELIFE_PMD="$pmd" XDG_RUNTIME_DIR="$tmp" \
-    setsid "$src/tools/run.sh" --state-dir "$tmp/state" > "$tmp/out" 2>&1 &
+    setsid "$src/tools/run.sh" "$@" "${daemon_args[@]}" > "$tmp/out" 2>&1 &
   sid=$!
   wait_for 30 grep -q 'busctl --address=' "$tmp/out" || fail "run.sh printed no address: $(cat "$tmp/out")"
-  address=$(sed -n 's/^  busctl --address=\(.*\) list$/\1/p' "$tmp/out")
+  address=$(sed -n 's/^  busctl --address=\([^ ]*\) .*$/\1/p' "$tmp/out")
   bus_dir=$(printf '%s\n' "$address" | sed -n 's/^unix:path=\(.*\)\/[^/]*$/\1/p')
   [ -d "$bus_dir" ] || fail "no bus directory in $address"
   wait_for 30 busctl --address="$address" status org.elife.ProcessManager >/dev/null 2>&1 \
@@ -82,3 +85,14 @@ start_run_sh
 kill -INT -- "-$sid"
 kill -INT -- "-$sid" 2>/dev/null || true
 check_all_gone "two Ctrl-C in a row still end everything"
+
+if [ "$(id -u)" = 0 ] && [ -f "$src/tools/system-bus.conf.in" ]; then
+  start_run_sh --system
+  kill -INT -- "-$sid"
+  check_all_gone "run.sh --system: Ctrl-C ends the daemon, its child and the private system-like bus"
+  start_run_sh --system
+  kill -TERM "$daemon_pid"
+  check_all_gone "run.sh --system: the daemon's exit ends the private system-like bus"
+else
+  echo "# run.sh --system not checked (needs root)"
+fi
