@@ -237,7 +237,9 @@ main (int   argc,
   mallopt (M_MMAP_THRESHOLD, 256 * 1024);
 
   setlocale (LC_ALL, "");
-  bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
+  /* ELIFE_PM_LOCALEDIR: the translations of a build tree (tests). */
+  bindtextdomain (GETTEXT_PACKAGE, g_getenv ("ELIFE_PM_LOCALEDIR") ? g_getenv ("ELIFE_PM_LOCALEDIR")
+                                                                    : LOCALEDIR);
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
   textdomain (GETTEXT_PACKAGE);
 

@@ -1013,7 +1013,8 @@ pm_process_new (guint                 id,
     {
       int errsv = errno;
       g_set_error (error, PM_ERROR, PM_ERROR_SPAWN_FAILED,
-                   "%s “%s”: %s", _("User"), self->creds->user, g_strerror (errsv));
+                   /* TRANSLATORS: "User", the user name, the OS reason */
+                   _("%s “%s”: %s"), _("User"), self->creds->user, g_strerror (errsv));
       return NULL;
     }
   self->program = pm_script_resolve (self->opts, error);

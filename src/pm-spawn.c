@@ -219,7 +219,8 @@ spawn_failed (GError    **error,
     }
   else
     g_set_error (error, PM_ERROR, PM_ERROR_SPAWN_FAILED,
-                 "%s “%s”: %s", what, path, g_strerror (errsv));
+                 /* TRANSLATORS: what (e.g. “Script”), its path, the OS reason */
+                 _("%s “%s”: %s"), what, path, g_strerror (errsv));
   return FALSE;
 }
 

@@ -3,7 +3,12 @@
 set -euo pipefail
 
 packages=(meson ninja-build pkg-config gcc libglib2.0-dev libglib2.0-dev-bin
-          libjson-glib-dev gettext dbus-daemon dbus-bin python3 nodejs npm procps)
+          libjson-glib-dev gettext dbus-daemon dbus-bin python3 nodejs npm procps
+          scdoc git xz-utils locales debhelper dpkg-dev lintian)
+# scdoc renders the man pages (man/*.scd.in); git and xz-utils make and
+# unpack the meson dist tarball (tests/dist); locales lets the German test
+# generate de_DE.UTF-8; debhelper, dpkg-dev and lintian build and check the
+# Debian package (tests/deb).
 [ "${ELIFE_PM_VALGRIND:-0}" = 1 ] && packages+=(valgrind)
 # setpriv and useradd/groupadd: the multi-user tests (test-dbus-users) run
 # clients as test users they create (both essential on Debian already).
