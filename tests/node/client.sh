@@ -51,6 +51,13 @@ echo "client.sh: private bus at $address" >&2
 (cd "$tmp" && exec ${ELIFE_PMD_WRAPPER:-} "$pmd" --address "$address" --verbose \
    --state-dir "$tmp/.state") >"$tmp/pmd.log" 2>&1 &
 pmd_pid=$!
+# The tests expect the daemon there (under valgrind it takes seconds).
+if ! gdbus wait --address "$address" --timeout $((30 * ${ELIFE_PM_TEST_SLOW:-1})) \
+     org.elife.ProcessManager; then
+  echo "client.sh: elife-pmd did not take its name" >&2
+  cat "$tmp/pmd.log" >&2
+  exit 1
+fi
 
 # The tests find the daemon (for the buses they start themselves) in
 # ELIFE_PM_TEST_PMD; the client itself must not start one unasked.
