@@ -107,7 +107,7 @@ declare namespace pm {
     id: number; name: string;
     /** 0 when not running. */
     pid: number;
-    state: 'running' | 'stopping' | 'backoff' | 'exited' | string;
+    state: 'starting' | 'running' | 'stopping' | 'backoff' | 'exited' | string;
     /** Automatic restarts since start. */
     restarts: number;
   }
