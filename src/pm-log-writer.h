@@ -27,7 +27,8 @@ G_BEGIN_DECLS
 /* One read of a child's pipe: at most this much, and for a process with a
  * prefix or time stamps so much less that its lines, prefixed, still fit. */
 #define PM_LOG_READ_BYTES  (256 * 1024)
-/* Written batches a writer keeps for reuse while busy. */
+/* Written batches a writer keeps for reuse while busy, at least; more
+ * while all of its batches stay within PM_LOG_WRITER_MAX_BYTES. */
 #define PM_LOG_SPARES      2
 /* A batch: lines pending below the flush size, one read, a line begun. */
 #define PM_LOG_BATCH_BYTES (PM_LOG_FLUSH_BYTES + PM_LOG_READ_BYTES + 65536 + 1)
