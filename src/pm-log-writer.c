@@ -24,7 +24,9 @@
  * Memory bound, documented in the README: per writer, at most
  * PM_LOG_HIGH_WATER bytes handed over or pending plus what one read can
  * expand to (PM_LOG_WRITER_MAX_BYTES); above the high water its readers
- * are paused and their children block on their pipes.
+ * are paused and their children block on their pipes. A busy writer keeps
+ * its written batches for reuse up to PM_LOG_WRITER_MAX_BATCHES in all,
+ * and frees them once idle.
  */
 #include "config.h"
 
@@ -858,11 +860,12 @@ writer_set_key (PmLogWriter *self,
 
 /* Whether a written batch is kept for the next ones: PM_LOG_SPARES of
  * them, and while the writer is busy as many more as keep all its batches
- * (in flight, spare and being filled) within PM_LOG_WRITER_MAX_BYTES. A
+ * (in flight, spare and being filled) within PM_LOG_WRITER_MAX_BATCHES. A
  * batch is larger than malloc's mmap threshold (main.c), so a batch freed
- * and allocated again is an munmap, an mmap and a page fault per page: with eight children writing
- * flat out, most batches came back to find the spares full. One grown
- * for long prefixed lines is not kept beyond PM_LOG_SPARES. */
+ * and allocated again is an munmap, an mmap and a page fault per page:
+ * with eight children writing flat out, most batches came back to find
+ * the spares full. One grown for long prefixed lines is not kept beyond
+ * PM_LOG_SPARES. */
 static gboolean
 writer_keeps_spare (PmLogWriter *self,
                     Batch       *b)
@@ -872,7 +875,7 @@ writer_keeps_spare (PmLogWriter *self,
   gsize owned = self->n_in_flight + self->spares->len + 2;
 
   return self->spares->len < PM_LOG_SPARES
-    || (b->cap == PM_LOG_BATCH_BYTES && owned * PM_LOG_BATCH_BYTES <= PM_LOG_WRITER_MAX_BYTES);
+    || (b->cap == PM_LOG_BATCH_BYTES && owned <= PM_LOG_WRITER_MAX_BATCHES);
 }
 
 /* A job is back from its I/O thread. */
