@@ -28,6 +28,7 @@ repetitions per case (the median is reported), LT_DIR a directory for the
 files (default: a new temp dir; use it to measure on another file system),
 LT_CASES which cases to run (default "plain,strip,shared,rotate").
 LT_TIMEOUT (300) seconds a rotating run may take before it counts as failed.
+ELIFE_PMD the daemon to measure (default build/src/elife-pmd).
 """
 import ctypes
 import os
@@ -42,7 +43,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-PMD = os.path.join(ROOT, "build", "src", "elife-pmd")
+PMD = os.environ.get("ELIFE_PMD", os.path.join(ROOT, "build", "src", "elife-pmd"))
 RESULTS = os.path.join(HERE, "results", "log-throughput.md")
 
 MB = int(os.environ.get("LT_MB", "200"))

@@ -24,7 +24,9 @@
  * Memory bound, documented in the README: per writer, at most
  * PM_LOG_HIGH_WATER bytes handed over or pending plus what one read can
  * expand to (PM_LOG_WRITER_MAX_BYTES); above the high water its readers
- * are paused and their children block on their pipes.
+ * are paused and their children block on their pipes. A busy writer keeps
+ * its written batches for reuse up to PM_LOG_WRITER_MAX_BATCHES in all,
+ * and frees them once idle.
  */
 #include "config.h"
 
@@ -111,6 +113,7 @@ struct _PmLogWriter
   Batch          *batch;        /* being filled; NULL while none */
   GPtrArray      *spares;       /* of Batch*: written, kept for the next ones */
   gsize           in_flight;    /* bytes handed to the I/O threads */
+  guint           n_in_flight;  /* and in how many batches */
   guint           flush_timer;
   gboolean        busy;         /* a batch went out since the timer was armed */
   GPtrArray      *paused;       /* of PmLogStream*: readers waiting for room */
@@ -805,6 +808,7 @@ pm_log_writer_flush (PmLogWriter *self)
       job->backups = self->backups;
     }
   self->in_flight += job->batch->len;
+  self->n_in_flight++;
   self->busy = TRUE;
   io_submit (job);
 
@@ -854,6 +858,26 @@ writer_set_key (PmLogWriter *self,
     g_hash_table_replace (writers, self->key, self);
 }
 
+/* Whether a written batch is kept for the next ones: PM_LOG_SPARES of
+ * them, and while the writer is busy as many more as keep all its batches
+ * (in flight, spare and being filled) within PM_LOG_WRITER_MAX_BATCHES. A
+ * batch is larger than malloc's mmap threshold (main.c), so a batch freed
+ * and allocated again is an munmap, an mmap and a page fault per page:
+ * with eight children writing flat out, most batches came back to find
+ * the spares full. One grown for long prefixed lines is not kept beyond
+ * PM_LOG_SPARES. */
+static gboolean
+writer_keeps_spare (PmLogWriter *self,
+                    Batch       *b)
+{
+  /* The batches it would own with @b kept: those in flight, the spares,
+   * @b and the one being filled. */
+  gsize owned = self->n_in_flight + self->spares->len + 2;
+
+  return self->spares->len < PM_LOG_SPARES
+    || (b->cap == PM_LOG_BATCH_BYTES && owned <= PM_LOG_WRITER_MAX_BATCHES);
+}
+
 /* A job is back from its I/O thread. */
 static void
 job_complete (Job *job)
@@ -874,6 +898,7 @@ job_complete (Job *job)
       Batch *b = job->batch;
 
       self->in_flight -= b->len;
+      self->n_in_flight--;
       if (job->errsv != 0)
         {
           if (self->last_errno != job->errsv && job->rotate_failed)
@@ -894,7 +919,7 @@ job_complete (Job *job)
       batch_reset (b);
       /* A busy writer cycles through the same few buffers: no allocation,
        * no page faults per batch. */
-      if (self->spares->len < PM_LOG_SPARES)
+      if (writer_keeps_spare (self, b))
         g_ptr_array_add (self->spares, b);
       else
         batch_free (b);

@@ -27,7 +27,8 @@ G_BEGIN_DECLS
 /* One read of a child's pipe: at most this much, and for a process with a
  * prefix or time stamps so much less that its lines, prefixed, still fit. */
 #define PM_LOG_READ_BYTES  (256 * 1024)
-/* Written batches a writer keeps for reuse while busy. */
+/* Written batches a writer keeps for reuse while busy, at least; more
+ * while it owns at most PM_LOG_WRITER_MAX_BATCHES. */
 #define PM_LOG_SPARES      2
 /* A batch: lines pending below the flush size, one read, a line begun. */
 #define PM_LOG_BATCH_BYTES (PM_LOG_FLUSH_BYTES + PM_LOG_READ_BYTES + 65536 + 1)
@@ -37,6 +38,11 @@ G_BEGIN_DECLS
  * buffer (PM_LOG_READ_BYTES + 64 KiB, one for all) comes on top while any
  * output flows. */
 #define PM_LOG_WRITER_MAX_BYTES (PM_LOG_HIGH_WATER + (2 + PM_LOG_SPARES) * PM_LOG_BATCH_BYTES)
+/* The batches a writer keeps while busy (in flight, spare and being
+ * filled): a flood keeps about one read per batch in flight up to the high
+ * water, plus the one that crossed it, the one being filled and the spares.
+ * Fewer, and batches would be freed and allocated again all the time. */
+#define PM_LOG_WRITER_MAX_BATCHES (PM_LOG_HIGH_WATER / PM_LOG_READ_BYTES + 2 + PM_LOG_SPARES)
 
 typedef struct _PmLogWriter PmLogWriter;
 /* The reader's side (pm-log-reader.h): a process's lines, and a pipe. */
