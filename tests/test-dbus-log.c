@@ -28,41 +28,6 @@
 /* A NULL-terminated argv for 'args': <%^as>. */
 #define ARGV(...) ((const char *[]) { __VA_ARGS__, NULL })
 
-/* A message for the log: g_test_message is not shown from a case's
- * subprocess, its stderr is. */
-static void G_GNUC_PRINTF (1, 2)
-note (const char *format, ...)
-{
-  va_list ap;
-  g_autofree gchar *text = NULL;
-
-  va_start (ap, format);
-  text = g_strdup_vprintf (format, ap);
-  va_end (ap);
-  g_printerr ("# %s\n", text);
-  g_test_message ("%s", text);
-}
-
-/* ---- waiting on files ------------------------------------------------------- */
-
-static gboolean
-tick_cb (gpointer data)
-{
-  return G_SOURCE_CONTINUE;
-}
-
-/* pm_wait_for only re-checks its condition when the main context wakes up;
- * files change without waking it, so tick while waiting. */
-static gboolean
-wait_until (PmCondFunc cond, gpointer data, guint timeout_ms)
-{
-  guint tick = g_timeout_add (10, tick_cb, NULL);
-  gboolean ok = pm_wait_for (cond, data, timeout_ms);
-
-  g_source_remove (tick);
-  return ok;
-}
-
 static gsize
 count_lines (const char *text)
 {
@@ -106,7 +71,7 @@ wait_file_lines (const char *path, gsize lines, guint timeout_ms)
 {
   LinesWait w = { path, lines };
 
-  return wait_until (lines_cond, &w, timeout_ms);
+  return pm_wait_for (lines_cond, &w, timeout_ms);
 }
 
 typedef struct
@@ -129,7 +94,7 @@ wait_file_text (const char *path, const char *text, guint timeout_ms)
 {
   TextWait w = { path, text };
 
-  return wait_until (text_cond, &w, timeout_ms);
+  return pm_wait_for (text_cond, &w, timeout_ms);
 }
 
 static gboolean
@@ -141,7 +106,7 @@ file_exists_cond (gpointer data)
 static gboolean
 wait_exists (const char *path, guint timeout_ms)
 {
-  return wait_until (file_exists_cond, (gpointer) path, timeout_ms);
+  return pm_wait_for (file_exists_cond, (gpointer) path, timeout_ms);
 }
 
 static void
@@ -433,12 +398,12 @@ checker_finish (Checker *c, guint64 expected)
 static void
 checker_report (Checker *c, const char *what)
 {
-  note ("%s: %" G_GUINT64_FORMAT " lines, %u torn/merged/corrupt, "
+  pm_report ("%s: %" G_GUINT64_FORMAT " lines, %u torn/merged/corrupt, "
                   "%u duplicated, %u out of order, %" G_GUINT64_FORMAT " lost, "
                   "%u loss reports", what, c->lines, c->bad, c->dup, c->order,
                   c->lost, c->reports->len);
   if (c->examples->len > 0)
-    note ("first bad lines:\n%s", c->examples->str);
+    pm_report ("first bad lines:\n%s", c->examples->str);
 }
 
 static void
@@ -604,7 +569,7 @@ test_shared_many (PmFixture *f, gconstpointer data)
       g_assert_nonnull (s);
       g_assert_cmpint (s->exit_code, ==, 0);
     }
-  note ("8 × %u lines written in %.2f s", SHARED_LINES,
+  pm_report ("8 × %u lines written in %.2f s", SHARED_LINES,
                   (g_get_monotonic_time () - t0) / 1e6);
   wait_file_lines (log, SHARED_CHILDREN * SHARED_LINES, 2000);
 
@@ -652,7 +617,7 @@ test_shared_paths (PmFixture *f, gconstpointer data)
                                         pm_data_file ("l-seq.py"), name, paths[i], cid,
                                         ready, go), NULL);
       logprop = pm_get_string (f, ids[i], "Log");
-      note ("log '%s' → Log property '%s'", paths[i], logprop);
+      pm_report ("log '%s' → Log property '%s'", paths[i], logprop);
       g_assert_true (wait_exists (ready, WAIT_MS));
     }
 
@@ -926,7 +891,7 @@ assert_log_failed (PmFixture *f, const char *log_opt, const char *resolved)
                              pm_data_file ("l-emit.py"), log_opt, ARGV ("out:never\n")), &error);
   g_assert_cmpuint (id, ==, 0);
   pm_assert_remote_error (error, "org.elife.ProcessManager.Error.LogFailed");
-  note ("LogFailed message: %s", error->message);
+  pm_report ("LogFailed message: %s", error->message);
   if (strstr (error->message, resolved) == NULL)
     g_error ("LogFailed does not name the path %s: %s", resolved, error->message);
 
@@ -1017,7 +982,7 @@ check_rotated (const char *old, const char *new, const char *name)
   checker_finish (&c, 0);
   checker_report (&c, "rotated logs");
   checker_assert_clean (&c);
-  note ("old file up to %" G_GINT64_FORMAT "/%" G_GINT64_FORMAT
+  pm_report ("old file up to %" G_GINT64_FORMAT "/%" G_GINT64_FORMAT
                   ", new file from %" G_GINT64_FORMAT "/%" G_GINT64_FORMAT,
                   old_max[0], old_max[1], c.file_min[1][0], c.file_min[1][1]);
   for (guint s = 0; s < 2; s++)
@@ -1103,7 +1068,7 @@ test_reopen_failed (PmFixture *f, gconstpointer data)
   reply = pm_call (f, "ReopenLogs", NULL, "()", &error);
   g_assert_null (reply);
   pm_assert_remote_error (error, "org.elife.ProcessManager.Error.LogFailed");
-  note ("ReopenLogs: %s", error->message);
+  pm_report ("ReopenLogs: %s", error->message);
   if (strstr (error->message, a_log) == NULL)
     g_error ("LogFailed does not name %s: %s", a_log, error->message);
   if (strstr (error->message, b_log) != NULL)
@@ -1151,7 +1116,7 @@ wait_lost_above (PmFixture *f, guint32 id, guint64 above, guint timeout_ms)
 {
   LostWait w = { f, id, above };
 
-  if (!wait_until (lost_cond, &w, timeout_ms))
+  if (!pm_wait_for (lost_cond, &w, timeout_ms))
     g_error ("LostLines of %u stayed at %" G_GUINT64_FORMAT " for %u ms", id,
              get_lost_lines (f, id), timeout_ms);
   return get_lost_lines (f, id);
@@ -1198,7 +1163,7 @@ test_dev_full (PmFixture *f, gconstpointer data)
   pm_iterate_for (1000);
   cpu1 = proc_cpu_ticks (dpid);
   lost2 = wait_lost_above (f, id, lost1, WAIT_MS);
-  note ("LostLines %" G_GUINT64_FORMAT " then %" G_GUINT64_FORMAT
+  pm_report ("LostLines %" G_GUINT64_FORMAT " then %" G_GUINT64_FORMAT
                   "; daemon CPU over 1 s: %" G_GUINT64_FORMAT " ticks of 1/%ld s",
                   lost1, lost2, cpu1 - cpu0, sysconf (_SC_CLK_TCK));
   /* No spin: well under half a core while one child writes ~100 KB/s. */
@@ -1240,7 +1205,7 @@ reported_lost (Checker *c, const char *reason, gboolean *reason_ok)
       guint64 n = g_ascii_strtoull (r + 11, &end, 10);
       g_autofree gchar *want = g_strdup_printf (" lines lost (%s)", reason);
 
-      note ("report: %s", (char *) c->reports->pdata[i]);
+      pm_report ("report: %s", (char *) c->reports->pdata[i]);
       if (!g_str_has_prefix (end, " lines lost ("))
         g_error ("malformed loss report: %s", (char *) c->reports->pdata[i]);
       if (strcmp (end, want) != 0)
@@ -1303,7 +1268,7 @@ test_disk_full_recovery (PmFixture *f, gconstpointer data)
   checker_finish (&c, 0);
   checker_report (&c, "out.log on a full tmpfs");
   reported = reported_lost (&c, g_strerror (ENOSPC), &reason_ok);
-  note ("LostLines %" G_GUINT64_FORMAT ", reported %" G_GUINT64_FORMAT
+  pm_report ("LostLines %" G_GUINT64_FORMAT ", reported %" G_GUINT64_FORMAT
                   ", missing %" G_GUINT64_FORMAT, lost, reported, c.lost);
   run_cmd (umount_cmd, NULL);
 
@@ -1380,7 +1345,7 @@ test_flushed_at_exit (PmFixture *f, gconstpointer data)
                                 pm_data_file ("l-seq.py")), NULL);
   g_assert_nonnull (pm_wait_for_signal (f, "Exited", id, WAIT_MS));
   at_signal = file_line_count (log);
-  note ("lines in the file when Exited was seen: %" G_GSIZE_FORMAT " of 20000",
+  pm_report ("lines in the file when Exited was seen: %" G_GSIZE_FORMAT " of 20000",
                   at_signal);
   if (!wait_file_lines (log, 20000, 200))
     g_error ("only %" G_GSIZE_FORMAT " of 20000 lines in the file 200 ms after Exited",
@@ -1434,7 +1399,7 @@ test_batching (PmFixture *f, gconstpointer data)
       g_usleep (200);
     }
   n1 = file_line_count (log);
-  note ("%" G_GSIZE_FORMAT " lines arrived in %u growth steps of the file",
+  pm_report ("%" G_GSIZE_FORMAT " lines arrived in %u growth steps of the file",
                   n1 - n0, steps);
   g_assert_cmpuint (n1 - n0, >, 300);
   /* 50 ms batches: ~30 steps in 1.5 s; one write per line would be hundreds. */
@@ -1451,7 +1416,7 @@ test_batching (PmFixture *f, gconstpointer data)
   t0 = g_get_monotonic_time ();
   g_assert_true (wait_file_lines (lone, 1, 2000));
   latency = (g_get_monotonic_time () - t0) / 1000;
-  note ("a lone line reached the file %" G_GINT64_FORMAT " ms after it was written",
+  pm_report ("a lone line reached the file %" G_GINT64_FORMAT " ms after it was written",
                   latency);
   g_assert_cmpint (latency, <, 1000);
   touch (until2);
@@ -1486,11 +1451,11 @@ test_backpressure_stdout (PmFixture *f, gconstpointer data)
   rss1 = proc_status_kb (dpid, "VmRSS:");
   hwm = proc_status_kb (dpid, "VmHWM:");
   child_blocked = pm_pid_alive ((pid_t) pid);
-  note ("daemon RSS %" G_GUINT64_FORMAT " kB before, %" G_GUINT64_FORMAT
+  pm_report ("daemon RSS %" G_GUINT64_FORMAT " kB before, %" G_GUINT64_FORMAT
                   " kB with %u kB unread (peak %" G_GUINT64_FORMAT " kB); child %s",
                   rss0, rss1, n_lines * (line_len + 1) / 1024, hwm,
                   child_blocked ? "blocked" : "already exited");
-  note ("daemon CPU while blocked: %" G_GUINT64_FORMAT " ticks of 1/%ld s in 2 s",
+  pm_report ("daemon CPU while blocked: %" G_GUINT64_FORMAT " ticks of 1/%ld s in 2 s",
                   cpu1 - cpu0, sysconf (_SC_CLK_TCK));
   g_assert_true (child_blocked);
   /* The documented bound (pm-log.h): one writer's most, the shared read
@@ -1693,7 +1658,7 @@ test_backpressure_slow_fifo (PmFixture *f, gconstpointer data)
   t_exited = exited->time_us;
   at_exited = g_atomic_int_get (&r.received);
 
-  g_assert_true (wait_until (slow_reader_done_cond, &r, 70000));
+  g_assert_true (pm_wait_for (slow_reader_done_cond, &r, 70000));
   t_done = g_get_monotonic_time ();
   g_thread_join (thread);
   if (r.error != 0)
@@ -1705,7 +1670,7 @@ test_backpressure_slow_fifo (PmFixture *f, gconstpointer data)
   while ((n = read (fd, rest, sizeof rest)) > 0)
     g_byte_array_append (got, rest, (guint) n);
 
-  note ("%u lines (%u bytes) through a FIFO read %u KiB per %u us: Get answered in "
+  pm_report ("%u lines (%u bytes) through a FIFO read %u KiB per %u us: Get answered in "
         "%" G_GINT64_FORMAT " ms, Exited after %" G_GINT64_FORMAT " ms with %d bytes "
         "read, all read after %" G_GINT64_FORMAT " ms", SLOW_FIFO_LINES, got->len,
         SLOW_FIFO_CHUNK / 1024, SLOW_FIFO_PAUSE_US, t_call / 1000, (t_exited - t0) / 1000,

@@ -29,38 +29,6 @@
 /* A NULL-terminated argv for 'args': <%^as>. */
 #define ARGV(...) ((const char *[]) { __VA_ARGS__, NULL })
 
-static void G_GNUC_PRINTF (1, 2)
-note (const char *format, ...)
-{
-  va_list ap;
-  g_autofree gchar *text = NULL;
-
-  va_start (ap, format);
-  text = g_strdup_vprintf (format, ap);
-  va_end (ap);
-  g_printerr ("# %s\n", text);
-  g_test_message ("%s", text);
-}
-
-/* ---- waiting ----------------------------------------------------------------- */
-
-static gboolean
-tick_cb (gpointer data)
-{
-  return G_SOURCE_CONTINUE;
-}
-
-/* Files change without waking the main context: tick while waiting. */
-static gboolean
-wait_until (PmCondFunc cond, gpointer data, guint timeout_ms)
-{
-  guint tick = g_timeout_add (10, tick_cb, NULL);
-  gboolean ok = pm_wait_for (cond, data, timeout_ms);
-
-  g_source_remove (tick);
-  return ok;
-}
-
 static guint
 wait_ms (void)
 {
@@ -105,7 +73,7 @@ wait_prop_above (PmFixture *f, guint32 id, const char *prop, guint64 above)
 {
   PropWait w = { f, id, prop, above };
 
-  if (!wait_until (prop_cond, &w, wait_ms ()))
+  if (!pm_wait_for (prop_cond, &w, wait_ms ()))
     g_error ("%s of %u stayed at %" G_GUINT64_FORMAT " for %u ms", prop, id,
              get_u64 (f, id, prop), wait_ms ());
   return get_u64 (f, id, prop);
@@ -391,7 +359,7 @@ checker_feed_all (Checker *c, GPtrArray *files)
 {
   for (guint i = 0; i < files->len; i++)
     checker_feed_file (c, files->pdata[i]);
-  note ("%u files: %" G_GUINT64_FORMAT " lines, %u torn/corrupt, %u duplicated or "
+  pm_report ("%u files: %" G_GUINT64_FORMAT " lines, %u torn/corrupt, %u duplicated or "
         "out of order, %u loss reports", files->len, c->lines, c->bad, c->order,
         c->reports->len);
   if (c->bad || c->order)
@@ -415,7 +383,7 @@ checker_assert_suffix (Checker *c, guint64 count, gboolean none_lost)
       {
         gint64 first = c->first[cid][s], last = c->last[cid][s];
 
-        note ("child %u, stream %u: %" G_GUINT64_FORMAT " lines kept, %" G_GINT64_FORMAT
+        pm_report ("child %u, stream %u: %" G_GUINT64_FORMAT " lines kept, %" G_GINT64_FORMAT
               " to %" G_GINT64_FORMAT, cid, s, c->count[cid][s], first, last);
         if (first < 0 && (none_lost || count == 0))
           g_error ("child %u, stream %u: no line kept", cid, s);
@@ -464,7 +432,7 @@ checker_missing (Checker *c, gboolean *from_start)
 static void
 assert_rotations (guint64 rotations, guint64 total, guint64 max, guint64 line_max)
 {
-  note ("%" G_GUINT64_FORMAT " bytes, logMaxBytes %" G_GUINT64_FORMAT ": %" G_GUINT64_FORMAT
+  pm_report ("%" G_GUINT64_FORMAT " bytes, logMaxBytes %" G_GUINT64_FORMAT ": %" G_GUINT64_FORMAT
         " rotations", total, max, rotations);
   g_assert_cmpuint (rotations, >=, total / max);
   g_assert_cmpuint (rotations, <=, total / (max - line_max));
@@ -702,7 +670,7 @@ test_racing_reopen (PmFixture *f, gconstpointer data)
       pm_iterate_for (5);
     }
   r1 = get_u64 (f, id1, "LogRotations");
-  note ("%u ReopenLogs and %u SIGHUP during %" G_GUINT64_FORMAT " rotations", reopens, hups,
+  pm_report ("%u ReopenLogs and %u SIGHUP during %" G_GUINT64_FORMAT " rotations", reopens, hups,
         r1 - r0);
   g_assert_cmpuint (r1, >=, r0 + 20);
 
@@ -814,7 +782,7 @@ reported_lost (Checker *c, const char *reason)
       const char *r = strstr (c->reports->pdata[i], "elife-pmd: ");
       gchar *end;
 
-      note ("report: %s", (char *) c->reports->pdata[i]);
+      pm_report ("report: %s", (char *) c->reports->pdata[i]);
       total += g_ascii_strtoull (r + 11, &end, 10);
       if (strcmp (end, want) != 0)
         g_error ("loss report “%s”, expected “N%s”", (char *) c->reports->pdata[i], want);
@@ -881,7 +849,7 @@ test_rotation_refused (PmFixture *f, gconstpointer data)
 
   lost = wait_prop_above (f, id, "LostLines", 0);
   lost = wait_prop_above (f, id, "LostLines", lost);
-  note ("%" G_GUINT64_FORMAT " lines lost while the rotation is refused", lost);
+  pm_report ("%" G_GUINT64_FORMAT " lines lost while the rotation is refused", lost);
   g_assert_cmpuint (file_size (log), <=, 4096);
   g_assert_cmpuint (get_u64 (f, id, "LogRotations"), ==, 0);
   state = pm_get_string (f, id, "State");
@@ -904,7 +872,7 @@ test_rotation_refused (PmFixture *f, gconstpointer data)
   wait_exited_ok (f, id);
   lost = get_u64 (f, id, "LostLines");
   settle (f, 1);
-  if (!wait_until (report_cond, log, wait_ms ()))
+  if (!pm_wait_for (report_cond, log, wait_ms ()))
     g_error ("no loss report in %s or %s", log, log1);
 
   files = kept_files (log, &n_backups);
@@ -920,7 +888,7 @@ test_rotation_refused (PmFixture *f, gconstpointer data)
     gboolean from_start;
     guint64 missing = checker_missing (&c, &from_start);
 
-    note ("%" G_GUINT64_FORMAT " lines missing in the kept files%s", missing,
+    pm_report ("%" G_GUINT64_FORMAT " lines missing in the kept files%s", missing,
           from_start ? ", which start with the first line" : "");
     g_assert_cmpuint (missing, <=, lost);
     if (from_start)
