@@ -2,7 +2,7 @@
 # Installs what is missing, then runs the whole test suite three ways, as
 # CI does: a -Werror build, an ASan+UBSan build, and memcheck on every
 # daemon the integration tests start; then a short run of each fuzzer.
-#   tools/test.sh           everything (about 15 minutes on 2 cores)
+#   tools/test.sh           everything (about 25–30 minutes on 2 cores)
 #   tools/test.sh --quick   the -Werror build only
 # Extra arguments after the options go to `meson test` (e.g. a test name).
 # No session bus is needed: every test starts its own.
