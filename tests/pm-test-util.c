@@ -1269,3 +1269,32 @@ pm_rss_kib (pid_t pid)
   g_assert_nonnull (line);
   return (gsize) g_ascii_strtoull (line + strlen ("\nVmRSS:"), NULL, 10);
 }
+
+typedef struct
+{
+  PmFixture  *f;
+  guint32     id;
+  const char *state;
+} StateWait;
+
+static gboolean
+state_cond (gpointer data)
+{
+  StateWait *w = data;
+  g_autofree gchar *state = pm_get_string (w->f, w->id, "State");
+
+  return g_strcmp0 (state, w->state) == 0;
+}
+
+void
+pm_wait_state (PmFixture *f, guint32 id, const char *state)
+{
+  StateWait w = { f, id, state };
+
+  if (!pm_wait_for (state_cond, &w, PM_TEST_TIMEOUT_MS))
+    {
+      g_autofree gchar *now = pm_get_string (f, id, "State");
+
+      g_error ("process %u never reached state %s (it is %s)", id, state, now);
+    }
+}

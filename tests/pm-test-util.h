@@ -104,6 +104,9 @@ void pm_fixture_stop_daemon (PmFixture *f);
  * passes; returns whether cond became true. */
 typedef gboolean (*PmCondFunc) (gpointer data);
 gboolean pm_wait_for (PmCondFunc cond, gpointer data, guint timeout_ms);
+/* Waits for process @id's State to be @state; fails the test, naming the
+ * state it is in, after PM_TEST_TIMEOUT_MS. */
+void pm_wait_state (PmFixture *f, guint32 id, const char *state);
 /* Iterate the main context for ms milliseconds (for "nothing happens" checks). */
 void pm_iterate_for (guint ms);
 

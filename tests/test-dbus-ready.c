@@ -66,35 +66,6 @@ typedef struct
 {
   PmFixture *f;
   guint32 id;
-  const char *state;
-} StateWait;
-
-static gboolean
-state_cond (gpointer data)
-{
-  StateWait *w = data;
-  g_autofree gchar *state = pm_get_string (w->f, w->id, "State");
-
-  return g_strcmp0 (state, w->state) == 0;
-}
-
-static void
-wait_state (PmFixture *f, guint32 id, const char *state)
-{
-  StateWait w = { f, id, state };
-
-  if (!pm_wait_for (state_cond, &w, PM_TEST_TIMEOUT_MS))
-    {
-      g_autofree gchar *now = pm_get_string (f, id, "State");
-
-      g_error ("process %u never reached state %s (it is %s)", id, state, now);
-    }
-}
-
-typedef struct
-{
-  PmFixture *f;
-  guint32 id;
   const char *text;
 } StatusWait;
 
@@ -573,7 +544,7 @@ test_restart_waits (PmFixture *f, gconstpointer data)
   call = pm_call_begin (f, path, PM_TEST_PROCESS_IFACE, "Restart", NULL, NULL);
   started = pm_wait_for_nth_signal (f, "Started", id, 2, PM_TEST_TIMEOUT_MS);
   g_assert_nonnull (started);
-  wait_state (f, id, "starting");
+  pm_wait_state (f, id, "starting");
   pm_iterate_for (quiet_ms ());
   g_assert_false (pm_call_is_done (call));
 
@@ -790,7 +761,7 @@ test_watchdog_kills_silent_message (PmFixture *f, gconstpointer data)
   exited = pm_wait_for_signal (f, "Exited", id, PM_TEST_TIMEOUT_MS);
   g_assert_nonnull (exited);
   g_assert_cmpint (exited->term_signal, ==, SIGABRT);
-  wait_state (f, id, "exited");
+  pm_wait_state (f, id, "exited");
   stop_name (f, "silent");
 }
 

@@ -24,24 +24,6 @@
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static gboolean
-tick_cb (gpointer data)
-{
-  return G_SOURCE_CONTINUE;
-}
-
-/* pm_wait_for for conditions that no signal announces (a file, a property
- * read with a call): a 20 ms tick re-evaluates them. */
-static gboolean
-wait_polling (PmCondFunc cond, gpointer data, guint timeout_ms)
-{
-  guint tick = g_timeout_add (20, tick_cb, NULL);
-  gboolean ok = pm_wait_for (cond, data, timeout_ms);
-
-  g_source_remove (tick);
-  return ok;
-}
-
 /* The stamps r-stamp.sh wrote: wall-clock µs of each start and end. */
 typedef struct
 {
@@ -116,38 +98,9 @@ wait_stamps (const char *path, guint starts, guint ends, Stamps *st)
 {
   StampWait w = { path, starts, ends };
 
-  if (!wait_polling (stamps_cond, &w, PM_TEST_TIMEOUT_MS))
+  if (!pm_wait_for (stamps_cond, &w, PM_TEST_TIMEOUT_MS))
     g_error ("%s: never got %u starts and %u ends", path, starts, ends);
   read_stamps (path, st);
-}
-
-typedef struct
-{
-  PmFixture *f;
-  guint32 id;
-  const char *state;
-} StateWait;
-
-static gboolean
-state_cond (gpointer data)
-{
-  StateWait *w = data;
-  g_autofree gchar *state = pm_get_string (w->f, w->id, "State");
-
-  return g_strcmp0 (state, w->state) == 0;
-}
-
-static void
-wait_state (PmFixture *f, guint32 id, const char *state)
-{
-  StateWait w = { f, id, state };
-
-  if (!wait_polling (state_cond, &w, PM_TEST_TIMEOUT_MS))
-    {
-      g_autofree gchar *now = pm_get_string (f, id, "State");
-
-      g_error ("process %u never reached state %s (it is %s)", id, state, now);
-    }
 }
 
 static guint64
@@ -316,7 +269,7 @@ test_restarts_exact (PmFixture *f, gconstpointer data)
   last = pm_wait_for_nth_signal (f, "Exited", id, 4, PM_TEST_TIMEOUT_MS);
   g_assert_nonnull (last);
   g_assert_cmpint (last->exit_code, ==, 0);
-  wait_state (f, id, "exited");
+  pm_wait_state (f, id, "exited");
   assert_exit_before_start (f, id, 4);
 
   pm_iterate_for (300);
@@ -409,7 +362,7 @@ check_never_restarted (PmFixture *f, const char *restart_at)
   exited = pm_wait_for_signal (f, "Exited", id, PM_TEST_TIMEOUT_MS);
   g_assert_nonnull (exited);
   g_assert_cmpint (exited->exit_code, ==, 3);
-  wait_state (f, id, "exited");
+  pm_wait_state (f, id, "exited");
 
   pm_iterate_for (500);
   g_assert_cmpuint (pm_count_signals (f, "Started", id), ==, 1);
@@ -426,7 +379,7 @@ check_never_restarted (PmFixture *f, const char *restart_at)
   g_assert_no_error (error);
   g_assert_nonnull (pm_wait_for_nth_signal (f, "Started", id, 2, PM_TEST_TIMEOUT_MS));
   g_assert_nonnull (pm_wait_for_nth_signal (f, "Exited", id, 2, PM_TEST_TIMEOUT_MS));
-  wait_state (f, id, "exited");
+  pm_wait_state (f, id, "exited");
   g_assert_cmpuint (pm_get_uint (f, id, "Restarts"), ==, 0);
   stop_name (f, "once");
   g_assert_false (pm_list_lookup (f, id, NULL, NULL, NULL, NULL));
@@ -482,7 +435,7 @@ test_on_failure_exit_0 (PmFixture *f, gconstpointer data)
   exited = pm_wait_for_signal (f, "Exited", id, PM_TEST_TIMEOUT_MS);
   g_assert_nonnull (exited);
   g_assert_cmpint (exited->exit_code, ==, 0);
-  wait_state (f, id, "exited");
+  pm_wait_state (f, id, "exited");
   pm_iterate_for (400);
   g_assert_cmpuint (pm_count_signals (f, "Started", id), ==, 1);
   g_assert_cmpuint (pm_get_uint (f, id, "Restarts"), ==, 0);
@@ -548,7 +501,7 @@ check_policy_never (PmFixture *f, const char *code)
                                 " 'restart': <'never'>, 'restartAt': <@au [20]>}",
                                 STAMP_SCRIPT, log, code), NULL);
   g_assert_nonnull (pm_wait_for_signal (f, "Exited", id, PM_TEST_TIMEOUT_MS));
-  wait_state (f, id, "exited");
+  pm_wait_state (f, id, "exited");
   pm_iterate_for (400);
   g_assert_cmpuint (pm_count_signals (f, "Started", id), ==, 1);
   g_assert_cmpuint (pm_get_uint (f, id, "Restarts"), ==, 0);
@@ -604,7 +557,7 @@ test_backoff_state (PmFixture *f, gconstpointer data)
   id = pm_start_ok (f, pm_opts ("{'script': <%s>, 'name': <'wait'>, 'args': <[%s, '1']>,"
                                 " 'restartAt': <@au [1500]>}", STAMP_SCRIPT, log), NULL);
   g_assert_nonnull (pm_wait_for_signal (f, "Exited", id, PM_TEST_TIMEOUT_MS));
-  wait_state (f, id, "backoff");
+  pm_wait_state (f, id, "backoff");
   next = get_next_restart (f, id);
   now = g_get_real_time ();
   wait_stamps (log, 1, 1, &st);
@@ -667,7 +620,7 @@ test_backoff_stop (PmFixture *f, gconstpointer data)
   id = pm_start_ok (f, pm_opts ("{'script': <%s>, 'name': <'halt'>, 'args': <[%s, '1']>,"
                                 " 'restartAt': <@au [1500]>}", STAMP_SCRIPT, log), NULL);
   g_assert_nonnull (pm_wait_for_signal (f, "Exited", id, PM_TEST_TIMEOUT_MS));
-  wait_state (f, id, "backoff");
+  pm_wait_state (f, id, "backoff");
   t0 = g_get_monotonic_time ();
   stop_name (f, "halt");
   g_assert_cmpint ((g_get_monotonic_time () - t0) / 1000, <, 500);
@@ -698,8 +651,8 @@ test_backoff_stop_all (PmFixture *f, gconstpointer data)
                                  " 'restartAt': <@au [2000]>}", STAMP_SCRIPT, log1), NULL);
   id2 = pm_start_ok (f, pm_opts ("{'script': <%s>, 'args': <[%s, '1']>,"
                                  " 'restartAt': <@au [2000]>}", STAMP_SCRIPT, log2), NULL);
-  wait_state (f, id1, "backoff");
-  wait_state (f, id2, "backoff");
+  pm_wait_state (f, id1, "backoff");
+  pm_wait_state (f, id2, "backoff");
 
   path1 = pm_process_path (id1);
   reply = pm_call_full (f, path1, PM_TEST_PROCESS_IFACE, "Stop", NULL, NULL,
@@ -731,7 +684,7 @@ test_backoff_restart (PmFixture *f, gconstpointer data)
   id = pm_start_ok (f, pm_opts ("{'script': <%s>, 'name': <'kick'>, 'args': <[%s, '1']>,"
                                 " 'restartAt': <@au [300, 5000]>}", STAMP_SCRIPT, log), NULL);
   g_assert_nonnull (pm_wait_for_nth_signal (f, "Exited", id, 2, PM_TEST_TIMEOUT_MS));
-  wait_state (f, id, "backoff");
+  pm_wait_state (f, id, "backoff");
   g_assert_cmpuint (get_next_restart (f, id), >, (guint64) g_get_real_time () + 2000 * 1000);
   g_assert_cmpuint (pm_get_uint (f, id, "Restarts"), ==, 1);
 
@@ -819,7 +772,7 @@ test_script_deleted (PmFixture *f, gconstpointer data)
   g_assert_cmpuint (started_before, ==, 1);
 
   rw = (RestartsWait) { f, id, 4 };
-  if (!wait_polling (restarts_cond, &rw, PM_TEST_TIMEOUT_MS))
+  if (!pm_wait_for (restarts_cond, &rw, PM_TEST_TIMEOUT_MS))
     g_error ("Restarts stopped counting at %u", list_restarts (f, id));
   g_assert_cmpuint (pm_count_signals (f, "Started", id), ==, 1);
   g_assert_cmpuint (pm_count_signals (f, "Exited", id), ==, 1);
@@ -853,7 +806,7 @@ test_script_deleted_manual_restart (PmFixture *f, gconstpointer data)
   id = pm_start_ok (f, pm_opts ("{'script': <%s>, 'name': <'vanish'>,"
                                 " 'restartAt': <@au [2000]>}", script), NULL);
   g_assert_nonnull (pm_wait_for_signal (f, "Exited", id, PM_TEST_TIMEOUT_MS));
-  wait_state (f, id, "backoff");
+  pm_wait_state (f, id, "backoff");
   g_assert_cmpint (g_unlink (script), ==, 0);
 
   pm_restart (f, "vanish", &error);
