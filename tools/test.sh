@@ -22,18 +22,28 @@ passed=0
 failed=0
 failures=()
 
-# Counts the meson tests of one run from its JSON log.
+# Counts the meson tests of one run from its JSON log; the failed ones are
+# named, and the end of their output kept for the summary (CI shows only
+# the last part of what this script prints).
+details=$(mktemp)
+trap 'rm -f "$details"' EXIT
 tally () {
   local log=$1 name=$2 counts
-  counts=$(python3 - "$log" <<'PY'
+  counts=$(python3 - "$log" "$name" "$details" <<'PY'
 import json, sys
 ok = bad = 0
-for line in open(sys.argv[1]):
-    r = json.loads(line)
-    if r["result"] in ("OK", "SKIP", "EXPECTEDFAIL"):
-        ok += 1
-    else:
+with open(sys.argv[3], "a") as out:
+    for line in open(sys.argv[1]):
+        r = json.loads(line)
+        if r["result"] in ("OK", "SKIP", "EXPECTEDFAIL"):
+            ok += 1
+            continue
         bad += 1
+        text = (r.get("stdout") or "") + (r.get("stderr") or "")
+        tail = text.splitlines()[-40:]
+        out.write("---- %s: %s %s after %.1f s; its last lines:\n"
+                  % (sys.argv[2], r["name"], r["result"], r.get("duration", 0)))
+        out.write("\n".join(tail) + "\n")
 print(ok, bad)
 PY
 )
@@ -101,6 +111,7 @@ if [ "$quick" = 0 ]; then
 fi
 
 echo
+cat "$details"
 [ "${#failures[@]}" = 0 ] || echo "failed: ${failures[*]}"
 echo "${passed} passed, ${failed} failed"
 [ "$failed" = 0 ]
