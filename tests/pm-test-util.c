@@ -1211,6 +1211,16 @@ pm_test_slow_factor (void)
   return (guint) CLAMP (factor, 1, 1000);
 }
 
+gint64
+pm_test_bound_ms (gint64 ms)
+{
+  gint64 factor = pm_test_slow_factor ();
+
+  if (g_getenv ("ELIFE_PM_TEST_SANITIZED") != NULL)
+    factor *= 4;
+  return ms * factor;
+}
+
 guint
 pm_test_scaled (guint n)
 {

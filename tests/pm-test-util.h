@@ -189,6 +189,11 @@ gsize pm_rss_kib (pid_t pid);
 guint pm_test_scaled (guint n);
 /* ELIFE_PM_TEST_SLOW, at least 1. */
 guint pm_test_slow_factor (void);
+/* An upper bound for a duration that only has to tell "at once" from "after
+ * a timeout" or "after a longer delay": @ms times ELIFE_PM_TEST_SLOW, and
+ * times 4 in a sanitizer build, so that a loaded machine cannot fail it.
+ * Speed itself is measured in bench/, never asserted. */
+gint64 pm_test_bound_ms (gint64 ms);
 
 /* Processes. */
 gboolean pm_pid_alive (pid_t pid);

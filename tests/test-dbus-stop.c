@@ -13,7 +13,6 @@
 /* Signals are timed when dispatched here, not when sent: a little slack on
  * lower bounds for the delivery of the first one. */
 #define SLACK_MS 20
-#define GENEROUS_MS (2 * STOP_MS + 1000)
 
 static gint64
 elapsed_ms (PmSignal *from, PmSignal *to)
@@ -87,8 +86,8 @@ test_ipc_message (PmFixture *f, gconstpointer data)
   g_assert_cmpstr (msg, ==, "{\"stopping\":true}");
   g_assert_cmpint (exited->exit_code, ==, 0);
   g_assert_cmpint (exited->term_signal, ==, 0);
-  /* Well before stopTimeout: nobody waited for a SIGTERM. */
-  g_assert_cmpint (elapsed_ms (stopping, exited), <, 1000);
+  /* Exit code 0, no signal: the message ended it, not the SIGTERM that
+   * stopTimeout would have brought (node has no handler for it here). */
   pm_assert_pid_dead ((pid_t) pid, 0);
 }
 
@@ -105,7 +104,6 @@ test_sigterm (PmFixture *f, gconstpointer data)
   g_assert_cmpint (exited->exit_code, ==, 0);   /* its trap ran: SIGTERM, not SIGKILL */
   g_assert_cmpint (exited->term_signal, ==, 0);
   g_assert_cmpint (elapsed_ms (stopping, exited), >=, STOP_MS - SLACK_MS);
-  g_assert_cmpint (elapsed_ms (stopping, exited), <, GENEROUS_MS);
   pm_assert_pid_dead ((pid_t) pid, 0);
 }
 
@@ -125,7 +123,6 @@ test_node_sigterm (PmFixture *f, gconstpointer data)
   g_assert_cmpint (exited->exit_code, ==, -1);
   g_assert_cmpint (exited->term_signal, ==, SIGTERM);
   g_assert_cmpint (elapsed_ms (stopping, exited), >=, STOP_MS - SLACK_MS);
-  g_assert_cmpint (elapsed_ms (stopping, exited), <, GENEROUS_MS);
 }
 
 /* (c) A child that ignores SIGTERM: SIGKILL after 2 × stopTimeout. */
@@ -141,7 +138,6 @@ test_sigkill (PmFixture *f, gconstpointer data)
   g_assert_cmpint (exited->exit_code, ==, -1);
   g_assert_cmpint (exited->term_signal, ==, SIGKILL);
   g_assert_cmpint (elapsed_ms (stopping, exited), >=, 2 * STOP_MS - SLACK_MS);
-  g_assert_cmpint (elapsed_ms (stopping, exited), <, GENEROUS_MS);
   pm_assert_pid_dead ((pid_t) pid, 0);
 }
 
@@ -159,7 +155,8 @@ test_default_stop_timeout (PmFixture *f, gconstpointer data)
   stop_and_get (f, "dflt", 1, id, &stopping, &exited);
   g_assert_cmpint (exited->term_signal, ==, SIGKILL);
   g_assert_cmpint (elapsed_ms (stopping, exited), >=, 400 - SLACK_MS);
-  g_assert_cmpint (elapsed_ms (stopping, exited), <, 400 + 1000);
+  /* Not a longer default: that would wait twice as long before SIGKILL. */
+  g_assert_cmpint (elapsed_ms (stopping, exited), <, 400 + pm_test_bound_ms (1000));
 }
 
 /* (d) A grandchild in the group that ignores SIGTERM dies with the stop. */
@@ -206,7 +203,28 @@ test_grandchild_on_exit (PmFixture *f, gconstpointer data)
   pm_assert_pid_dead (gpid, 2000);
 }
 
-/* Many children stopped in parallel take about 2 × stopTimeout, not N ×. */
+/* The stops of @ids ran in parallel: every one of them was asked to stop
+ * (Stopping) before the first of them exited. One after the other, the
+ * second Stopping would come after the first Exited; no clock is read. */
+static void
+assert_stops_overlap (PmFixture *f, const guint32 *ids, guint n)
+{
+  gint first_exited = G_MAXINT;
+
+  for (guint i = 0; i < n; i++)
+    first_exited = MIN (first_exited, pm_find_signal (f, 0, "Exited", ids[i]));
+  g_assert_cmpint (first_exited, >=, 0);
+  for (guint i = 0; i < n; i++)
+    {
+      gint stopping = pm_find_signal (f, 0, "Stopping", ids[i]);
+
+      g_assert_cmpint (stopping, >=, 0);
+      g_assert_cmpint (stopping, <, first_exited);
+    }
+}
+
+/* Many children stopped in parallel: all asked at once, all gone after
+ * 2 × stopTimeout, not N ×. */
 static void
 test_parallel_stop_all (PmFixture *f, gconstpointer data)
 {
@@ -224,7 +242,6 @@ test_parallel_stop_all (PmFixture *f, gconstpointer data)
   ms = (g_get_monotonic_time () - t0) / 1000;
   g_test_message ("StopAll of %d: %" G_GINT64_FORMAT " ms", N, ms);
   g_assert_cmpint (ms, >=, 2 * STOP_MS - SLACK_MS);
-  g_assert_cmpint (ms, <, GENEROUS_MS);
 
   for (guint i = 0; i < N; i++)
     {
@@ -235,6 +252,7 @@ test_parallel_stop_all (PmFixture *f, gconstpointer data)
       g_assert_nonnull (exited);
       g_assert_cmpint (exited->term_signal, ==, SIGKILL);
     }
+  assert_stops_overlap (f, ids, N);
   g_assert_cmpuint (pm_list_count (f), ==, 0);
 }
 
@@ -244,16 +262,19 @@ test_parallel_stop_name (PmFixture *f, gconstpointer data)
 {
   g_autoptr(GError) error = NULL;
   enum { N = 4 };
+  guint32 ids[N];
   gint64 t0, ms;
 
   for (guint i = 0; i < N; i++)
-    start_ready (f, pm_data_file ("ignore-term.sh"), "same", STOP_MS, NULL);
+    ids[i] = start_ready (f, pm_data_file ("ignore-term.sh"), "same", STOP_MS, NULL);
   t0 = g_get_monotonic_time ();
   g_assert_cmpuint (pm_stop (f, "same", &error), ==, N);
   g_assert_no_error (error);
   ms = (g_get_monotonic_time () - t0) / 1000;
   g_assert_cmpint (ms, >=, 2 * STOP_MS - SLACK_MS);
-  g_assert_cmpint (ms, <, GENEROUS_MS);
+  for (guint i = 0; i < N; i++)
+    g_assert_nonnull (pm_wait_for_signal (f, "Exited", ids[i], PM_TEST_TIMEOUT_MS));
+  assert_stops_overlap (f, ids, N);
 }
 
 /* While the stop runs the process is "stopping"; it is not stopped twice. */
@@ -354,7 +375,7 @@ test_daemon_shutdown (PmFixture *f, gconstpointer data)
   ms = (g_get_monotonic_time () - t0) / 1000;
   g_test_message ("shutdown took %" G_GINT64_FORMAT " ms", ms);
   g_assert_cmpint (ms, >=, 2 * STOP_MS - SLACK_MS);   /* it waited for b */
-  g_assert_cmpint (ms, <, GENEROUS_MS);
+  g_assert_cmpint (ms, <, 2 * STOP_MS + pm_test_bound_ms (1000));
   g_assert_nonnull (pm_wait_for_signal (f, "Stopping", id1, PM_TEST_TIMEOUT_MS));
   g_assert_nonnull (pm_wait_for_signal (f, "Stopping", id2, PM_TEST_TIMEOUT_MS));
   g_assert_nonnull (pm_wait_for_signal (f, "Stopping", id3, PM_TEST_TIMEOUT_MS));
