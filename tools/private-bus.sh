@@ -1,5 +1,5 @@
 # tools/private-bus.sh — sourced by the scripts that need a private D-Bus
-# bus (tools/run.sh, tests/cli/run.sh, tests/node/run.sh).
+# bus (tools/run.sh, tests/cli/run.sh, tests/node/daemon.sh).
 #
 #   start_private_bus DIR   starts a session-type dbus-daemon that allows
 #                           everything, listening in DIR; sets bus_pid and
