@@ -106,8 +106,11 @@ typedef struct
   int          old_fd;     /* the file rotated away, closed once done */
   int          new_fd;     /* the unnamed file (O_TMPFILE) to link at the path */
   guint        backups;
+  struct stat  like;       /* the mode and owner of the files */
   /* Set by the rotation thread, under rot_lock: */
   gboolean     done;
+  int          spare_fd;   /* the next rotation's new file, opened beforehand, or -1 */
+  int          named_fd;   /* the new file opened again at the path, or -1 */
   int          errsv;      /* 0, or why it failed: */
   guint        failed_at;  /* the rename LOG.N-1 → LOG.N that failed (N), or */
   gboolean     renamed;    /* LOG was renamed, the link failed */
@@ -158,6 +161,8 @@ struct _PmLogWriter
   gboolean        renamed;      /* rotated away; the new file is still to create */
   struct stat     renamed_st;   /* the mode and owner it is to have */
   gboolean        no_tmpfile;   /* O_TMPFILE refused here: rotate in line */
+  gboolean        refuse_tmpfile; /* as if it were (ELIFE_PMD_LOG_NO_TMPFILE) */
+  int             spare_fd;     /* the next rotation's new file, or -1 */
   /* A rotation handed to the rotation thread (writer_rotate_overlapped()):
    * the lines since went into its new file, and the jobs written meanwhile
    * wait in @held until it is done (writer_confirm()). */
@@ -441,11 +446,61 @@ writer_rotate_as_owner (PmLogWriter *w,
 
 /* ---- rotation overlapped with the writes ------------------------------ */
 
+static void
+clear_fd (int *fd)
+{
+  if (*fd >= 0)
+    close (g_steal_fd (fd));
+}
+
+/* A new unnamed file in @w's directory like @like, as the owner: -1 with
+ * errno set if the file system or the owner may not. */
+static int
+writer_open_tmpfile (PmLogWriter       *w,
+                     const struct stat *like)
+{
+  g_autofree char *dir = g_path_get_dirname (w->path);
+  PmCredsSaved saved;
+  int fd, errsv;
+
+  if (w->refuse_tmpfile)
+    {
+      errno = EOPNOTSUPP;
+      return -1;
+    }
+  if (!pm_creds_enter (w->creds, &saved))
+    return -1;
+  fd = open (dir, O_TMPFILE | O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY, like->st_mode & 07777);
+  errsv = errno;
+  if (fd >= 0)
+    fd_take_mode_owner (fd, like);
+  pm_creds_leave (&saved);
+  errno = errsv;
+  return fd;
+}
+
 /* The rotation thread's half, as the writer's owner: what
  * writer_rotate_as_owner() does, but the new file, already being written,
  * is linked at the path rather than created there. The path names no file
  * only between LOG's rename and the link, as between the rename and the
  * create in line. The old file is closed once it is all done. */
+static int
+writer_open_named (PmLogWriter *w,
+                   int          new_fd)
+{
+  struct stat a, b;
+  int fd = pm_open_as (w->creds, w->path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY, 0);
+
+  if (fd >= 0 && (fstat (fd, &a) < 0 || fstat (new_fd, &b) < 0 ||
+                  a.st_dev != b.st_dev || a.st_ino != b.st_ino))
+    {
+      /* Another file there already: the unnamed one's descriptor it is. */
+      close (fd);
+      fd = -1;
+    }
+  return fd;
+}
+
 static void
 rotate_run (RotateTask *task)
 {
@@ -482,7 +537,14 @@ rotate_run (RotateTask *task)
   else
     errsv = errno;
   if (errsv == 0)
-    close (task->old_fd);
+    {
+      close (task->old_fd);
+      task->named_fd = writer_open_named (w, task->new_fd);
+      /* Creating an inode is the costly part of a create on ext4 (its
+       * allocator steps over the inodes deleted in the last seconds, one
+       * per rotation here): done here, not when the file is needed. */
+      task->spare_fd = writer_open_tmpfile (w, &task->like);
+    }
 
   g_mutex_lock (&rot_lock);
   task->errsv = errsv;
@@ -557,8 +619,6 @@ writer_rotate_overlapped (PmLogWriter *w,
                           Job         *job,
                           gsize        off)
 {
-  g_autofree char *dir = NULL;
-  PmCredsSaved saved;
   RotateTask *task;
   struct stat st;
   int fd, errsv;
@@ -569,14 +629,22 @@ writer_rotate_overlapped (PmLogWriter *w,
     return FALSE;
   if (fstat (w->fd, &st) < 0)
     return FALSE;
-  dir = g_path_get_dirname (w->path);
-  if (!pm_creds_enter (w->creds, &saved))
-    return FALSE;
-  fd = open (dir, O_TMPFILE | O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY, st.st_mode & 07777);
+  if (w->spare_fd >= 0)
+    {
+      /* Opened by the last rotation: the log's mode or owner may have
+       * changed since. */
+      PmCredsSaved saved;
+
+      fd = g_steal_fd (&w->spare_fd);
+      if (pm_creds_enter (w->creds, &saved))
+        {
+          fd_take_mode_owner (fd, &st);
+          pm_creds_leave (&saved);
+        }
+    }
+  else
+    fd = writer_open_tmpfile (w, &st);
   errsv = errno;
-  if (fd >= 0)
-    fd_take_mode_owner (fd, &st);
-  pm_creds_leave (&saved);
   if (fd < 0)
     {
       /* Not supported here (the older kernels' answer is EISDIR). Anything
@@ -594,6 +662,9 @@ writer_rotate_overlapped (PmLogWriter *w,
   task->old_fd = w->fd;
   task->new_fd = fd;
   task->backups = job->backups;
+  task->like = st;
+  task->spare_fd = -1;
+  task->named_fd = -1;
   w->renamed_st = st;
   w->finishing = task;
   w->switch_job = job;
@@ -639,7 +710,22 @@ writer_confirm (PmLogWriter *w,
 
   ok = task->errsv == 0;
   if (ok)
-    w->switch_job->rotations++;
+    {
+      w->switch_job->rotations++;
+      w->spare_fd = task->spare_fd;
+      if (task->named_fd >= 0)
+        {
+          /* Written through the O_TMPFILE descriptor, the file is known to
+           * directory watches (inotify, GFileMonitor, `elife-pm logs -f`)
+           * by the name the kernel gave it then, not LOG: what was written
+           * after the link would not be seen until the next write. From
+           * now on writes go through LOG's own descriptor, and touching it
+           * tells the watches (IN_ATTRIB) to look. */
+          close (w->fd);
+          w->fd = task->named_fd;
+          (void) futimens (w->fd, NULL);
+        }
+    }
   else
     {
       close (w->fd);
@@ -764,6 +850,8 @@ job_reopen (PmLogWriter *w,
   w->fd = fd;
   w->renamed = FALSE;
   w->shifting = 0;
+  /* In the directory of the old path, which may not be the new one's. */
+  clear_fd (&w->spare_fd);
   g_clear_pointer (&w->carry, g_byte_array_unref);
   job->new_key = file_key (fd);
 }
@@ -1024,9 +1112,15 @@ on_flush_timer (gpointer user_data)
           writer_arm_timer (self);
           return G_SOURCE_REMOVE;
         }
-      /* Idle for a whole period: memory follows activity. */
+      /* Idle for a whole period: memory follows activity, and so does the
+       * spare file of a rotating writer (the I/O threads' unless none is
+       * running the writer's jobs). */
       g_clear_pointer (&self->batch, batch_free);
       g_ptr_array_set_size (self->spares, 0);
+      g_mutex_lock (&io_lock);
+      if (!self->scheduled)
+        clear_fd (&self->spare_fd);
+      g_mutex_unlock (&io_lock);
       return G_SOURCE_REMOVE;
     }
   pm_log_writer_flush (self);
@@ -1324,8 +1418,9 @@ writer_new (char *path,
   self->members = g_array_new (FALSE, FALSE, sizeof (Member));
   g_queue_init (&self->jobs);
   g_queue_init (&self->held);
-  /* For the tests: rotate as where the file system refuses O_TMPFILE. */
-  self->no_tmpfile = g_getenv ("ELIFE_PMD_LOG_NO_TMPFILE") != NULL;
+  /* For the tests: as where the file system refuses O_TMPFILE. */
+  self->refuse_tmpfile = g_getenv ("ELIFE_PMD_LOG_NO_TMPFILE") != NULL;
+  self->spare_fd = -1;
   return self;
 }
 
@@ -1451,6 +1546,7 @@ pm_log_writer_unref (PmLogWriter *self)
     g_hash_table_remove (writers, self->key);
   if (self->fd != STDOUT_FILENO)
     close (self->fd);
+  clear_fd (&self->spare_fd);
   if (self == stdout_writer)
     stdout_writer = NULL;
   pm_creds_free (self->creds);
