@@ -13,13 +13,20 @@
  * main thread with the batch, which does the accounting. So the main loop
  * never blocks on a slow disk, and reading and writing use two cores.
  *
- * Rotation (logMaxBytes, logBackups) is done by the I/O thread between two
- * writes of a batch: the batch is cut after the last whole line that still
- * fits, the files are renamed, and the rest goes into the new file. Lines
- * are written in order by one thread, so none tears, goes missing or
- * changes places, and a file shared by several processes is rotated once.
- * ReopenLogs is done by the same thread, in turn with the batches, so the
- * two may come in any order.
+ * Rotation (logMaxBytes, logBackups) is decided by the I/O thread between
+ * two writes of a batch: the batch is cut after the last whole line that
+ * still fits, and the rest goes into the new file. The new file is an
+ * unnamed one (O_TMPFILE) opened beforehand, so the I/O thread writes on at
+ * once while the rotation thread deletes the oldest backup, renames the
+ * others and links the new file at the path; the jobs written meanwhile are
+ * handed back to the main thread only once that is done, and a failure
+ * counts their lines as lost, as a refused rename always did. Where the
+ * file system has no O_TMPFILE (and for logBackups 0) the I/O thread does
+ * it all in line. Lines are written in order by one thread, so none tears,
+ * goes missing or changes places, and a file shared by several processes
+ * is rotated once. ReopenLogs is done by the same thread, in turn with the
+ * batches and after the rotation under way, so the two may come in any
+ * order.
  *
  * Memory bound, documented in the README: per writer, at most
  * PM_LOG_HIGH_WATER bytes handed over or pending plus what one read can
