@@ -13,20 +13,13 @@
  * main thread with the batch, which does the accounting. So the main loop
  * never blocks on a slow disk, and reading and writing use two cores.
  *
- * Rotation (logMaxBytes, logBackups) is decided by the I/O thread between
- * two writes of a batch: the batch is cut after the last whole line that
- * still fits, and the rest goes into the new file. The new file is an
- * unnamed one (O_TMPFILE) opened beforehand, so the I/O thread writes on at
- * once while the rotation thread deletes the oldest backup, renames the
- * others and links the new file at the path; the jobs written meanwhile are
- * handed back to the main thread only once that is done, and a failure
- * counts their lines as lost, as a refused rename always did. Where the
- * file system has no O_TMPFILE (and for logBackups 0) the I/O thread does
- * it all in line. Lines are written in order by one thread, so none tears,
- * goes missing or changes places, and a file shared by several processes
- * is rotated once. ReopenLogs is done by the same thread, in turn with the
- * batches and after the rotation under way, so the two may come in any
- * order.
+ * Rotation (logMaxBytes, logBackups) is done by the I/O thread between two
+ * writes of a batch: the batch is cut after the last whole line that still
+ * fits, the files are renamed, and the rest goes into the new file. Lines
+ * are written in order by one thread, so none tears, goes missing or
+ * changes places, and a file shared by several processes is rotated once.
+ * ReopenLogs is done by the same thread, in turn with the batches, so the
+ * two may come in any order.
  *
  * Memory bound, documented in the README: per writer, at most
  * PM_LOG_HIGH_WATER bytes handed over or pending plus what one read can
@@ -46,10 +39,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#ifndef O_TMPFILE
-#error "O_TMPFILE is needed (Linux >= 3.11, glibc >= 2.19)"
-#endif
 
 #include <gio/gio.h>
 #include <glib/gi18n.h>
@@ -104,25 +93,6 @@ typedef struct
   GError      *error;      /* JOB_REOPEN: the path could not be opened */
 } Job;
 
-/* The file-system half of a rotation (delete the oldest backup, the
- * renames, the new file linked at the path), done by the rotation thread
- * while the I/O thread writes on into the new file. */
-typedef struct
-{
-  PmLogWriter *writer;     /* not owned: its I/O thread waits for the task */
-  int          old_fd;     /* the file rotated away, closed once done */
-  int          new_fd;     /* the unnamed file (O_TMPFILE) to link at the path */
-  guint        backups;
-  struct stat  like;       /* the mode and owner of the files */
-  /* Set by the rotation thread, under rot_lock: */
-  gboolean     done;
-  int          spare_fd;   /* the next rotation's new file, opened beforehand, or -1 */
-  int          named_fd;   /* the new file opened again at the path, or -1 */
-  int          errsv;      /* 0, or why it failed: */
-  guint        failed_at;  /* the rename LOG.N-1 → LOG.N that failed (N), or */
-  gboolean     renamed;    /* LOG was renamed, the link failed */
-} RotateTask;
-
 /* A process writing to the file, and the rotation it asks for. */
 typedef struct
 {
@@ -167,16 +137,6 @@ struct _PmLogWriter
   guint           shifting;     /* a rename failed: the chain goes on from LOG.N */
   gboolean        renamed;      /* rotated away; the new file is still to create */
   struct stat     renamed_st;   /* the mode and owner it is to have */
-  gboolean        no_tmpfile;   /* O_TMPFILE refused here: rotate in line */
-  gboolean        refuse_tmpfile; /* as if it were (ELIFE_PMD_LOG_NO_TMPFILE) */
-  int             spare_fd;     /* the next rotation's new file, or -1 */
-  /* A rotation handed to the rotation thread (writer_rotate_overlapped()):
-   * the lines since went into its new file, and the jobs written meanwhile
-   * wait in @held until it is done (writer_confirm()). */
-  RotateTask     *finishing;
-  Job            *switch_job;   /* the job, and where in its batch, the new file began */
-  gsize           switch_off;
-  GQueue          held;         /* of Job*: written since, not handed back yet */
 };
 
 static GHashTable  *writers;        /* key → PmLogWriter* (weak) */
@@ -196,14 +156,6 @@ static gboolean io_quit;
 static guint    io_n_waiting;
 static GThread *io_threads[PM_LOG_IO_THREADS];
 static guint    io_n_threads;
-
-/* The rotation thread, started at the first rotation. */
-static GMutex   rot_lock;
-static GCond    rot_wake;           /* a task is queued, or rot_quit */
-static GCond    rot_done;           /* a task is done */
-static GQueue   rot_queue;          /* of RotateTask* */
-static GThread *rot_thread;
-static gboolean rot_quit;
 
 static int   open_log (const char    *path,
                        const PmCreds *creds,
@@ -360,22 +312,6 @@ job_fail (PmLogWriter *w,
   job->lost_from = nl + 1 - b->data;
 }
 
-/* Gives @fd the mode and owner of @like. Best effort: only root may give a
- * file to another owner, and the file is written either way. */
-static void
-fd_take_mode_owner (int                fd,
-                    const struct stat *like)
-{
-  struct stat st;
-
-  if (fstat (fd, &st) < 0)
-    return;
-  if (st.st_uid != like->st_uid || st.st_gid != like->st_gid)
-    (void) fchown (fd, like->st_uid, like->st_gid);
-  if ((st.st_mode & 07777) != (like->st_mode & 07777))
-    (void) fchmod (fd, like->st_mode & 07777);
-}
-
 /* Deletes FILE.N (which would become FILE.N+1), moves FILE.N-1 → FILE.N …
  * FILE → FILE.1 and goes on in a new FILE with the old one's mode and owner;
  * with no backups, empties FILE in place. A backup that is not there is
@@ -408,6 +344,7 @@ writer_rotate_as_owner (PmLogWriter *w,
                         guint        backups)
 {
   g_autoptr(GError) error = NULL;
+  struct stat st;
   int fd;
 
   if (backups == 0 && !w->renamed)
@@ -444,328 +381,19 @@ writer_rotate_as_owner (PmLogWriter *w,
   if (fd < 0)
     return errno;
 
-  fd_take_mode_owner (fd, &w->renamed_st);
+  /* Best effort: only root may give a file to another owner, and the file
+   * is written either way. */
+  if (fstat (fd, &st) == 0)
+    {
+      if (st.st_uid != w->renamed_st.st_uid || st.st_gid != w->renamed_st.st_gid)
+        (void) fchown (fd, w->renamed_st.st_uid, w->renamed_st.st_gid);
+      if ((st.st_mode & 07777) != (w->renamed_st.st_mode & 07777))
+        (void) fchmod (fd, w->renamed_st.st_mode & 07777);
+    }
   close (w->fd);
   w->fd = fd;
   w->renamed = FALSE;
   return 0;
-}
-
-/* ---- rotation overlapped with the writes ------------------------------ */
-
-static void
-clear_fd (int *fd)
-{
-  if (*fd >= 0)
-    close (g_steal_fd (fd));
-}
-
-/* A new unnamed file in @w's directory like @like, as the owner: -1 with
- * errno set if the file system or the owner may not. */
-static int
-writer_open_tmpfile (PmLogWriter       *w,
-                     const struct stat *like)
-{
-  g_autofree char *dir = g_path_get_dirname (w->path);
-  PmCredsSaved saved;
-  int fd, errsv;
-
-  if (w->refuse_tmpfile)
-    {
-      errno = EOPNOTSUPP;
-      return -1;
-    }
-  if (!pm_creds_enter (w->creds, &saved))
-    return -1;
-  fd = open (dir, O_TMPFILE | O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY, like->st_mode & 07777);
-  errsv = errno;
-  if (fd >= 0)
-    fd_take_mode_owner (fd, like);
-  pm_creds_leave (&saved);
-  errno = errsv;
-  return fd;
-}
-
-/* The rotation thread's half, as the writer's owner: what
- * writer_rotate_as_owner() does, but the new file, already being written,
- * is linked at the path rather than created there. The path names no file
- * only between LOG's rename and the link, as between the rename and the
- * create in line. The old file is closed once it is all done. */
-static int
-writer_open_named (PmLogWriter *w,
-                   int          new_fd)
-{
-  struct stat a, b;
-  int fd = pm_open_as (w->creds, w->path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY, 0);
-
-  if (fd >= 0 && (fstat (fd, &a) < 0 || fstat (new_fd, &b) < 0 ||
-                  a.st_dev != b.st_dev || a.st_ino != b.st_ino))
-    {
-      /* Another file there already: the unnamed one's descriptor it is. */
-      close (fd);
-      fd = -1;
-    }
-  return fd;
-}
-
-static void
-rotate_run (RotateTask *task)
-{
-  PmLogWriter *w = task->writer;
-  g_autofree char *oldest = g_strdup_printf ("%s.%u", w->path, task->backups);
-  g_autofree char *proc = g_strdup_printf ("/proc/self/fd/%d", task->new_fd);
-  PmCredsSaved saved;
-  int errsv = 0;
-
-  if (pm_creds_enter (w->creds, &saved))
-    {
-      (void) unlink (oldest);
-      for (guint i = task->backups; i >= 1 && errsv == 0; i--)
-        {
-          g_autofree char *from = i > 1 ? g_strdup_printf ("%s.%u", w->path, i - 1)
-                                        : g_strdup (w->path);
-          g_autofree char *to = g_strdup_printf ("%s.%u", w->path, i);
-
-          if (rename (from, to) < 0 && errno != ENOENT)
-            {
-              errsv = errno;
-              task->failed_at = i;
-            }
-        }
-      /* Through /proc: AT_EMPTY_PATH would need CAP_DAC_READ_SEARCH. It
-       * never replaces a file (EEXIST). */
-      if (errsv == 0 && linkat (AT_FDCWD, proc, AT_FDCWD, w->path, AT_SYMLINK_FOLLOW) < 0)
-        {
-          errsv = errno;
-          task->renamed = TRUE;
-        }
-      pm_creds_leave (&saved);
-    }
-  else
-    errsv = errno;
-  if (errsv == 0)
-    {
-      close (task->old_fd);
-      task->named_fd = writer_open_named (w, task->new_fd);
-      /* Creating an inode is the costly part of a create on ext4 (its
-       * allocator steps over the inodes deleted in the last seconds, one
-       * per rotation here): done here, not when the file is needed. */
-      task->spare_fd = writer_open_tmpfile (w, &task->like);
-    }
-
-  g_mutex_lock (&rot_lock);
-  task->errsv = errsv;
-  task->done = TRUE;
-  g_cond_broadcast (&rot_done);
-  g_mutex_unlock (&rot_lock);
-}
-
-static gpointer
-rotate_thread (gpointer data)
-{
-  sigset_t all;
-
-  sigfillset (&all);
-  pthread_sigmask (SIG_BLOCK, &all, NULL);
-
-  g_mutex_lock (&rot_lock);
-  for (;;)
-    {
-      RotateTask *task;
-
-      while (!rot_quit && rot_queue.length == 0)
-        g_cond_wait (&rot_wake, &rot_lock);
-      if ((task = g_queue_pop_head (&rot_queue)) == NULL)
-        break;
-      g_mutex_unlock (&rot_lock);
-      rotate_run (task);
-      g_mutex_lock (&rot_lock);
-    }
-  g_mutex_unlock (&rot_lock);
-  return NULL;
-}
-
-/* Hands @task to the rotation thread, started if need be; without one,
- * does it here. */
-static void
-rotate_submit (RotateTask *task)
-{
-  g_mutex_lock (&rot_lock);
-  if (rot_thread == NULL)
-    {
-      g_autoptr(GError) error = NULL;
-
-      rot_thread = g_thread_try_new ("pm-log-rotate", rotate_thread, NULL, &error);
-      if (rot_thread == NULL)
-        {
-          g_mutex_unlock (&rot_lock);
-          g_debug ("No rotation thread, rotating in line: %s", error->message);
-          rotate_run (task);
-          return;
-        }
-    }
-  g_queue_push_tail (&rot_queue, task);
-  g_cond_signal (&rot_wake);
-  g_mutex_unlock (&rot_lock);
-}
-
-/* Starts a rotation whose file-system work overlaps the writes that follow
- * it. A rotation in line is 7 file-system operations on the I/O thread,
- * which a child writing flat out keeps busy: deleting the oldest backup
- * (freeing its page cache) alone is most of it. Here a new unnamed file
- * (O_TMPFILE in the log's directory, as the owner, with the old file's mode
- * and owner) takes the writes at once, and the rotation thread deletes,
- * renames and links it at the path meanwhile. The jobs written in between
- * are handed back only once that is done (writer_confirm()): if it failed,
- * their lines since the switch are lost and counted, as the rest of a batch
- * always was after a refused rename or create. FALSE if it cannot start:
- * the rotation is then done in line (and never again this way where the
- * file system refuses O_TMPFILE). */
-static gboolean
-writer_rotate_overlapped (PmLogWriter *w,
-                          Job         *job,
-                          gsize        off)
-{
-  RotateTask *task;
-  struct stat st;
-  int fd, errsv;
-
-  /* What the in-line rotation does alone: emptying in place, and going on
-   * from a rename or create that failed. */
-  if (w->no_tmpfile || job->backups == 0 || w->renamed || w->shifting != 0)
-    return FALSE;
-  if (fstat (w->fd, &st) < 0)
-    return FALSE;
-  if (w->spare_fd >= 0)
-    {
-      /* Opened by the last rotation: the log's mode or owner may have
-       * changed since. */
-      PmCredsSaved saved;
-
-      fd = g_steal_fd (&w->spare_fd);
-      if (pm_creds_enter (w->creds, &saved))
-        {
-          fd_take_mode_owner (fd, &st);
-          pm_creds_leave (&saved);
-        }
-    }
-  else
-    fd = writer_open_tmpfile (w, &st);
-  errsv = errno;
-  if (fd < 0)
-    {
-      /* Not supported here (the older kernels' answer is EISDIR). Anything
-       * else (EACCES, ENOENT, ENOSPC) the rotation in line meets and says. */
-      if (errsv == EOPNOTSUPP || errsv == EISDIR || errsv == EINVAL)
-        {
-          g_debug ("%s: no O_TMPFILE (%s), rotating in line", w->path, g_strerror (errsv));
-          w->no_tmpfile = TRUE;
-        }
-      return FALSE;
-    }
-
-  task = g_new0 (RotateTask, 1);
-  task->writer = w;
-  task->old_fd = w->fd;
-  task->new_fd = fd;
-  task->backups = job->backups;
-  task->like = st;
-  task->spare_fd = -1;
-  task->named_fd = -1;
-  w->renamed_st = st;
-  w->finishing = task;
-  w->switch_job = job;
-  w->switch_off = off;
-  w->fd = fd;
-  rotate_submit (task);
-  return TRUE;
-}
-
-/* The rotation failed: @job's lines written since it began are lost. */
-static void
-job_lost_since_switch (PmLogWriter *w,
-                       Job         *job,
-                       int          errsv)
-{
-  gsize from = job == w->switch_job ? w->switch_off : 0;
-
-  job->errsv = errsv;
-  job->rotate_failed = TRUE;
-  job->lost_from = MIN (job->lost_from, from);
-}
-
-static void io_done_push_locked (Job *job);
-
-/* Waits for the rotation under way and hands back the jobs written
- * meanwhile. If it failed, writing goes back to the old file and the next
- * batch tries again from where the renames stopped, exactly as after a
- * failure in line; the lines written since the switch are lost, and
- * @current, the job being written if any, stops there. Whether it worked. */
-static gboolean
-writer_confirm (PmLogWriter *w,
-                Job         *current)
-{
-  RotateTask *task = w->finishing;
-  gboolean ok;
-  Job *job;
-
-  g_mutex_lock (&rot_lock);
-  while (!task->done)
-    g_cond_wait (&rot_done, &rot_lock);
-  g_mutex_unlock (&rot_lock);
-  w->finishing = NULL;
-
-  ok = task->errsv == 0;
-  if (ok)
-    {
-      w->switch_job->rotations++;
-      w->spare_fd = task->spare_fd;
-      if (task->named_fd >= 0)
-        {
-          /* Written through the O_TMPFILE descriptor, the file is known to
-           * directory watches (inotify, GFileMonitor, `elife-pm logs -f`)
-           * by the name the kernel gave it then, not LOG: what was written
-           * after the link would not be seen until the next write. From
-           * now on writes go through LOG's own descriptor, and touching it
-           * tells the watches (IN_ATTRIB) to look. */
-          close (w->fd);
-          w->fd = task->named_fd;
-          (void) futimens (w->fd, NULL);
-        }
-    }
-  else
-    {
-      close (w->fd);
-      w->fd = task->old_fd;
-      w->renamed = task->renamed;
-      w->shifting = task->renamed ? 0 : task->failed_at;
-      if (current != NULL)
-        job_lost_since_switch (w, current, task->errsv);
-      for (GList *l = w->held.head; l != NULL; l = l->next)
-        job_lost_since_switch (w, l->data, task->errsv);
-    }
-  w->switch_job = NULL;
-  g_free (task);
-
-  if (w->held.length > 0)
-    {
-      g_autofree char *key = file_key (w->fd);
-
-      for (GList *l = w->held.head; l != NULL; l = l->next)
-        {
-          job = l->data;
-          if (job->rotations > 0)
-            {
-              g_free (job->new_key);
-              job->new_key = g_strdup (key);
-            }
-        }
-      g_mutex_lock (&io_lock);
-      while ((job = g_queue_pop_head (&w->held)) != NULL)
-        io_done_push_locked (job);
-      g_mutex_unlock (&io_lock);
-    }
-  return ok;
 }
 
 /* Writes @job's batch into a file that is to stay within job->max_bytes:
@@ -813,16 +441,6 @@ job_write_rotating (PmLogWriter *w,
           continue;
         }
 
-      /* One rotation at a time: the one under way is done first (and if it
-       * failed, so is this batch). */
-      if (w->finishing != NULL && !writer_confirm (w, job))
-        break;
-      if (writer_rotate_overlapped (w, job, off))
-        {
-          /* Counted once it is done. */
-          fresh = TRUE;
-          continue;
-        }
       errsv = writer_rotate (w, job->backups);
       if (errsv != 0)
         {
@@ -857,8 +475,6 @@ job_reopen (PmLogWriter *w,
   w->fd = fd;
   w->renamed = FALSE;
   w->shifting = 0;
-  /* In the directory of the old path, which may not be the new one's. */
-  clear_fd (&w->spare_fd);
   g_clear_pointer (&w->carry, g_byte_array_unref);
   job->new_key = file_key (fd);
 }
@@ -927,18 +543,6 @@ io_set_wake_main (gboolean wake)
   g_mutex_unlock (&io_lock);
 }
 
-/* A job is done, for the main thread. Called with io_lock. */
-static void
-io_done_push_locked (Job *job)
-{
-  /* The main thread is woken only when it waits for room or a write
-   * failed; otherwise it collects finished jobs when it next hands one
-   * over, or on the writer's timer: no wake-up per batch. */
-  g_queue_push_tail (&io_done, job);
-  if (io_wake_main || job->errsv != 0)
-    io_request_dispatch_locked ();
-}
-
 /* Runs some of @w's jobs. Called and returns with io_lock held. */
 static void
 io_run_writer_locked (PmLogWriter *w)
@@ -948,25 +552,15 @@ io_run_writer_locked (PmLogWriter *w)
   for (guint turn = 0; turn < PM_LOG_IO_TURN && (job = g_queue_pop_head (&w->jobs)) != NULL; turn++)
     {
       g_mutex_unlock (&io_lock);
-      /* A reopen comes after the rotation under way. */
-      if (job->kind != JOB_WRITE && w->finishing != NULL)
-        writer_confirm (w, NULL);
       job_run (w, job);
       g_mutex_lock (&io_lock);
 
-      if (w->finishing != NULL)
-        g_queue_push_tail (&w->held, job);
-      else
-        io_done_push_locked (job);
-    }
-
-  /* No turn ends with a rotation under way: the main thread only ever
-   * sees files where they are, and another thread may take the writer. */
-  if (w->finishing != NULL)
-    {
-      g_mutex_unlock (&io_lock);
-      writer_confirm (w, NULL);
-      g_mutex_lock (&io_lock);
+      /* The main thread is woken only when it waits for room or a write
+       * failed; otherwise it collects finished jobs when it next hands one
+       * over, or on the writer's timer: no wake-up per batch. */
+      g_queue_push_tail (&io_done, job);
+      if (io_wake_main || job->errsv != 0)
+        io_request_dispatch_locked ();
     }
 
   if (w->jobs.length > 0)
@@ -1119,15 +713,9 @@ on_flush_timer (gpointer user_data)
           writer_arm_timer (self);
           return G_SOURCE_REMOVE;
         }
-      /* Idle for a whole period: memory follows activity, and so does the
-       * spare file of a rotating writer (the I/O threads' unless none is
-       * running the writer's jobs). */
+      /* Idle for a whole period: memory follows activity. */
       g_clear_pointer (&self->batch, batch_free);
       g_ptr_array_set_size (self->spares, 0);
-      g_mutex_lock (&io_lock);
-      if (!self->scheduled)
-        clear_fd (&self->spare_fd);
-      g_mutex_unlock (&io_lock);
       return G_SOURCE_REMOVE;
     }
   pm_log_writer_flush (self);
@@ -1424,10 +1012,6 @@ writer_new (char *path,
   self->spares = g_ptr_array_new_with_free_func ((GDestroyNotify) batch_free);
   self->members = g_array_new (FALSE, FALSE, sizeof (Member));
   g_queue_init (&self->jobs);
-  g_queue_init (&self->held);
-  /* For the tests: as where the file system refuses O_TMPFILE. */
-  self->refuse_tmpfile = g_getenv ("ELIFE_PMD_LOG_NO_TMPFILE") != NULL;
-  self->spare_fd = -1;
   return self;
 }
 
@@ -1553,7 +1137,6 @@ pm_log_writer_unref (PmLogWriter *self)
     g_hash_table_remove (writers, self->key);
   if (self->fd != STDOUT_FILENO)
     close (self->fd);
-  clear_fd (&self->spare_fd);
   if (self == stdout_writer)
     stdout_writer = NULL;
   pm_creds_free (self->creds);
@@ -1749,14 +1332,6 @@ pm_log_shutdown (void)
   io_n_threads = 0;
   io_quit = FALSE;
   io_dispatch (NULL);
-
-  g_mutex_lock (&rot_lock);
-  rot_quit = TRUE;
-  g_cond_broadcast (&rot_wake);
-  g_mutex_unlock (&rot_lock);
-  if (rot_thread != NULL)
-    g_thread_join (g_steal_pointer (&rot_thread));
-  rot_quit = FALSE;
 
   pm_log_reader_release_buffer ();
 }

@@ -443,13 +443,6 @@ pm_fixture_new_full (const PmFixtureOptions *options)
   g_subprocess_launcher_set_child_setup (launcher, daemon_child_setup, NULL, NULL);
   if (options != &defaults)
     g_subprocess_launcher_setenv (launcher, "LANG", "C.UTF-8", TRUE);
-  for (const char * const *e = options->daemon_env; e != NULL && *e != NULL; e++)
-    {
-      g_auto(GStrv) kv = g_strsplit (*e, "=", 2);
-
-      g_assert_nonnull (kv[1]);
-      g_subprocess_launcher_setenv (launcher, kv[0], kv[1], TRUE);
-    }
   {
     /* ELIFE_PMD_WRAPPER runs the daemon under a tool (meson test
      * --setup=valgrind); its exit status still decides the test. */

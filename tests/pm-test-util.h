@@ -59,8 +59,6 @@ typedef struct
   const char *daemon_user;
   /* More daemon arguments, NULL-terminated, or NULL. */
   const char * const *daemon_args;
-  /* More of the daemon's environment, "NAME=VALUE", NULL-terminated, or NULL. */
-  const char * const *daemon_env;
 } PmFixtureOptions;
 
 typedef struct

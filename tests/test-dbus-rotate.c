@@ -972,75 +972,6 @@ test_options (PmFixture *f, gconstpointer data)
   g_assert_cmpuint (pm_stop_all (f, NULL), ==, 1);
 }
 
-/* ---- where the file system refuses O_TMPFILE ------------------------------------------ */
-
-/* ELIFE_PMD_LOG_NO_TMPFILE makes the daemon's O_TMPFILE open fail as a file
- * system without it answers (EOPNOTSUPP): every rotation is then done in
- * line (the renames and the create on the I/O thread), the way the
- * overlapped one falls back. The cases below are the ones above on that
- * path; /rotate/path/ checks which path each mode takes. */
-static const char * const no_tmpfile_env[] = { "ELIFE_PMD_LOG_NO_TMPFILE=1", NULL };
-static const PmFixtureOptions no_tmpfile = { .daemon_env = no_tmpfile_env };
-
-/* Whether the daemon holds an unnamed file (O_TMPFILE; /proc shows it as
- * "DIR/#INODE (deleted)") in @dir: the overlapped rotation's new or next
- * file. The in-line rotation never has one. */
-static gboolean
-daemon_holds_unnamed (PmFixture *f, const char *dir)
-{
-  g_autofree gchar *fds = g_strdup_printf ("/proc/%s/fd", g_subprocess_get_identifier (f->daemon));
-  g_autofree gchar *prefix = g_strdup_printf ("%s/#", dir);
-  g_autoptr(GDir) d = g_dir_open (fds, 0, NULL);
-  const char *name;
-
-  while (d != NULL && (name = g_dir_read_name (d)) != NULL)
-    {
-      g_autofree gchar *link = g_build_filename (fds, name, NULL);
-      g_autofree gchar *target = g_file_read_link (link, NULL);
-
-      if (target != NULL && g_str_has_prefix (target, prefix))
-        return TRUE;
-    }
-  return FALSE;
-}
-
-/* Which way the daemon rotates, looked at while a child rotates its file
- * about ten times a second: overlapped (data TRUE) it holds an unnamed
- * file in the log's directory; in line (ELIFE_PMD_LOG_NO_TMPFILE) it never
- * does, over 20 rotations. */
-static void
-test_rotation_path (PmFixture *f, gconstpointer data)
-{
-  gboolean overlapped = GPOINTER_TO_UINT (data);
-  g_autofree gchar *until = pm_tmp_path (f, "stop");
-  gint64 deadline = g_get_monotonic_time () + 6 * (gint64) wait_ms () * 1000;
-  gboolean seen = FALSE;
-  guint64 r0;
-  guint32 id;
-
-  id = start_paced (f, 1, "path.log", ", 'logMaxBytes': <uint64 4096>, 'logBackups': <uint32 2>",
-                    until, 20, 10);
-  r0 = wait_prop_above (f, id, "LogRotations", 0);
-  while (!seen && get_u64 (f, id, "LogRotations") < r0 + 20 &&
-         g_get_monotonic_time () < deadline)
-    {
-      seen = daemon_holds_unnamed (f, f->tmpdir);
-      pm_iterate_for (2);
-    }
-  pm_report ("%s an unnamed file after %" G_GUINT64_FORMAT " rotations",
-             seen ? "saw" : "never saw", get_u64 (f, id, "LogRotations") - r0);
-  if (overlapped)
-    g_assert_true (seen);
-  else
-    {
-      g_assert_false (seen);
-      g_assert_cmpuint (get_u64 (f, id, "LogRotations"), >=, r0 + 20);
-    }
-  touch (until);
-  wait_exited_ok (f, id);
-  g_assert_cmpuint (get_u64 (f, id, "LostLines"), ==, 0);
-}
-
 static void
 skip_read_only_as_root (void)
 {
@@ -1069,14 +1000,6 @@ main (int argc, char **argv)
     g_test_add_func ("/rotate/refused/read-only-dir", skip_read_only_as_root);
   pm_test_add ("/rotate/mode-owner", test_mode_owner, NULL);
   pm_test_add ("/rotate/options", test_options, NULL);
-  pm_test_add ("/rotate/path/overlapped", test_rotation_path, GUINT_TO_POINTER (TRUE));
-  pm_test_add_full ("/rotate/path/in-line", test_rotation_path, GUINT_TO_POINTER (FALSE),
-                    &no_tmpfile);
-  pm_test_add_full ("/rotate/no-tmpfile/shared/8x50000", test_shared_8x50000, NULL, &no_tmpfile);
-  pm_test_add_full ("/rotate/no-tmpfile/racing-reopen", test_racing_reopen, NULL, &no_tmpfile);
-  pm_test_add_full ("/rotate/no-tmpfile/refused/directory", test_rotation_refused,
-                    GUINT_TO_POINTER (REFUSE_DIRECTORY), &no_tmpfile);
-  pm_test_add_full ("/rotate/no-tmpfile/mode-owner", test_mode_owner, NULL, &no_tmpfile);
 
   return g_test_run ();
 }
