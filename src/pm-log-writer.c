@@ -15,7 +15,8 @@
  *
  * Rotation (logMaxBytes, logBackups) is done by the I/O thread between two
  * writes of a batch: the batch is cut after the last whole line that still
- * fits, the files are renamed, and the rest goes into the new file. Lines
+ * fits, the files move down the chain (the oldest backup, emptied, becomes
+ * the new file: writer_rotate_reusing()), and the rest goes into it. Lines
  * are written in order by one thread, so none tears, goes missing or
  * changes places, and a file shared by several processes is rotated once.
  * ReopenLogs is done by the same thread, in turn with the batches, so the
@@ -316,10 +317,11 @@ job_fail (PmLogWriter *w,
   job->lost_from = nl + 1 - b->data;
 }
 
-/* Deletes FILE.N (which would become FILE.N+1), moves FILE.N-1 → FILE.N …
- * FILE → FILE.1 and goes on in a new FILE with the old one's mode and owner;
- * with no backups, empties FILE in place. A backup that is not there is
- * skipped. Returns 0, or the errno of the rename or create that failed: the
+/* Moves FILE.N-1 → FILE.N … FILE → FILE.1 and goes on in a new FILE with
+ * the old one's mode and owner: the old FILE.N emptied and exchanged down
+ * (writer_rotate_reusing()) or, where that cannot be, deleted first and a
+ * new FILE created; with no backups, empties FILE in place. A backup that
+ * is not there is skipped. Returns 0, or the errno of the rename or create that failed: the
  * next batch goes on from there (no backup is shifted or deleted twice).
  *
  * No rename replaces a file: ext4 (auto_da_alloc) would start writing back
