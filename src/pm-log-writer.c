@@ -1024,8 +1024,8 @@ writer_keeps_spare (PmLogWriter *self,
 /* Tells every member the rotations since the last time. A file rotating
  * flat out rotates a thousand times a second, and each rotation told at
  * once was a PropertiesChanged per process: a D-Bus signal built on the
- * main thread, sent by GDBus's thread and routed by the bus, a third of
- * what rotation cost the benchmark in CPU. So they are told at once if
+ * main thread, sent by GDBus's thread and routed by the bus, about half
+ * of what rotation cost the benchmark in CPU. So they are told at once if
  * none were for PM_LOG_FLUSH_MS, else on the writer's timer, and always
  * before an exit is known (pm_log_writer_wait_idle()) and before the
  * members change. */
