@@ -305,6 +305,7 @@ ROTATE_MAX = 1 << 20
 ROTATE_BACKUPS = 5          # the default
 IN_CREATE = 0x100
 IN_MOVED_FROM = 0x40
+IN_MOVED_TO = 0x80
 LIBC = ctypes.CDLL(None, use_errno=True)
 
 
@@ -317,7 +318,8 @@ class Creates:
     def __init__(self, name):
         self.name = name.encode()
         self.fd = LIBC.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
-        if self.fd < 0 or LIBC.inotify_add_watch(self.fd, TMP.encode(), IN_CREATE | IN_MOVED_FROM) < 0:
+        if self.fd < 0 or LIBC.inotify_add_watch(self.fd, TMP.encode(),
+                                                   IN_CREATE | IN_MOVED_FROM | IN_MOVED_TO) < 0:
             raise SystemExit("inotify: %s" % os.strerror(ctypes.get_errno()))
         self.count = 0
 
@@ -331,7 +333,7 @@ class Creates:
             while off < len(data):
                 _, mask, _, n = struct.unpack_from("iIII", data, off)
                 name = data[off + 16:off + 16 + n].rstrip(b"\0")
-                if mask & IN_CREATE and name == self.name:
+                if mask & (IN_CREATE | IN_MOVED_TO) and name == self.name:
                     self.count += 1
                 off += 16 + n
 

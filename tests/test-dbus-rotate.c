@@ -940,6 +940,53 @@ test_mode_owner (PmFixture *f, gconstpointer data)
     g_test_message ("not root: the owner part is not checked");
 }
 
+/* A rotation reuses the oldest backup's inode as the new log (emptied and
+ * exchanged down the chain), but not one with another link: the data of a
+ * hard link to LOG.1, taken by the user, stays whole through the next
+ * rotations, which go on by delete and create; and every kept file is
+ * still the log's, LOG and one backup, within the bound. */
+static void
+test_hard_linked_backup (PmFixture *f, gconstpointer data)
+{
+  g_autofree gchar *log = pm_tmp_path (f, "hl.log");
+  g_autofree gchar *log1 = pm_tmp_path (f, "hl.log.1");
+  g_autofree gchar *keep = pm_tmp_path (f, "keep.txt");
+  g_autofree gchar *until = pm_tmp_path (f, "stop");
+  g_autofree gchar *before = NULL, *after = NULL;
+  g_autoptr(GPtrArray) files = NULL;
+  g_autoptr(GError) error = NULL;
+  gsize before_len, after_len;
+  guint n_backups;
+  guint64 r;
+  guint32 id;
+  Checker c;
+
+  id = start_paced (f, 1, "hl.log", ", 'logMaxBytes': <uint64 4096>, 'logBackups': <uint32 1>",
+                    until, 20, 10);
+  r = wait_prop_above (f, id, "LogRotations", 1);
+  g_assert_cmpint (link (log1, keep), ==, 0);
+  g_assert_true (g_file_get_contents (keep, &before, &before_len, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (before_len, >, 0);
+  wait_prop_above (f, id, "LogRotations", r + 2);
+  touch (until);
+  wait_exited_ok (f, id);
+  g_assert_cmpuint (get_u64 (f, id, "LostLines"), ==, 0);
+  settle (f, 1);
+
+  g_assert_true (g_file_get_contents (keep, &after, &after_len, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (after_len, ==, before_len);
+  g_assert_true (memcmp (before, after, before_len) == 0);
+  files = kept_files (log, &n_backups);
+  g_assert_cmpuint (n_backups, ==, 1);
+  assert_sizes (files, 4096, SEQ_LINE_MAX);
+  checker_init (&c, 1);
+  checker_feed_all (&c, files);
+  g_assert_cmpuint (c.reports->len, ==, 0);
+  checker_clear (&c);
+}
+
 /* The options over the bus: InvalidArgs naming them, nothing registered;
  * LogRotations is a uint64, 0 without a log. */
 static void
@@ -1000,6 +1047,7 @@ main (int argc, char **argv)
     g_test_add_func ("/rotate/refused/read-only-dir", skip_read_only_as_root);
   pm_test_add ("/rotate/mode-owner", test_mode_owner, NULL);
   pm_test_add ("/rotate/options", test_options, NULL);
+  pm_test_add ("/rotate/hard-linked-backup", test_hard_linked_backup, NULL);
 
   return g_test_run ();
 }

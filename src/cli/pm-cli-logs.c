@@ -7,7 +7,9 @@
  * rotation) the new file is opened and read from its start. The previous
  * file stays open until the next switch and is drained on every event, so
  * lines the daemon finishes writing there after the switch are not lost.
- * A file cut shorter (copytruncate) is read again from its start.
+ * A file cut shorter (copytruncate) is read again from its start; the
+ * previous file cut shorter is the daemon's oldest backup emptied to be
+ * the new file (rotation reuses that inode), and is let go.
  *
  * The daemon may rotate several times between two looks (a burst bigger
  * than logMaxBytes, one batch rotating more than once): the files in
@@ -265,6 +267,21 @@ rotated_between (const char    *path,
   return between;
 }
 
+/* The file followed before the last switch: drained for what the daemon
+ * finished writing there after it, until it is emptied — then it is the
+ * oldest backup taken again by a rotation to be the new FILE (the daemon
+ * reuses that inode), and what it holds is not this file's any more. */
+static void
+drain_previous (LogFile    *lf,
+                const char *name)
+{
+  struct stat st;
+
+  if (lf->fd >= 0 && fstat (lf->fd, &st) == 0 && st.st_size < lf->pos)
+    log_file_close (lf);
+  drain (lf, name);
+}
+
 static void
 check_path (Follow *f)
 {
@@ -272,7 +289,7 @@ check_path (Follow *f)
   LogFile fresh = { .fd = -1 };
   struct stat st;
 
-  drain (&f->previous, f->name);
+  drain_previous (&f->previous, f->name);
   drain (&f->current, f->name);
   if (g_stat (f->path, &st) != 0)
     return;   /* renamed away; the new file is not there yet */
