@@ -26,6 +26,11 @@
  *       thread, no work per call) and times N calls of it
  *   baseline-spawn N PROGRAM [ARGS]
  *       the floor for Start: N × posix_spawn (returns once exec is done)
+ *   emit N
+ *       the GDBus floor for StopAll's messages: N × the four signals one
+ *       stopped process sends (Stopping, PropertiesChanged, Exited,
+ *       InterfacesRemoved), emitted from this one thread as the daemon's
+ *       main loop does, then flushed; wall time and this process's CPU
  *   baseline-lateness N DELAY_MS SCRIPT
  *       the floor for the same job: a GLib main loop that posix_spawns SCRIPT,
  *       reaps it, waits DELAY_MS with g_timeout_add and spawns again. Lateness
@@ -33,6 +38,8 @@
  *
  * Output: KEY=VALUE lines on stdout (times in µs unless the key says ms).
  */
+/* RUSAGE_THREAD */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -666,6 +673,64 @@ cmd_baseline_spawn (int argc, char **argv)
   return 0;
 }
 
+/* ---- the GDBus floor of StopAll's messages ------------------------------ */
+
+static double
+rusage_ms (int who)
+{
+  struct rusage ru;
+
+  getrusage (who, &ru);
+  return ru.ru_utime.tv_sec * 1e3 + ru.ru_utime.tv_usec / 1e3 +
+         ru.ru_stime.tv_sec * 1e3 + ru.ru_stime.tv_usec / 1e3;
+}
+
+static int
+cmd_emit (int argc, char **argv)
+{
+  g_autoptr(GError) error = NULL;
+  const char *no_ifaces[] = { NULL };
+  const char *ifaces[] = { IFACE ".Process", NULL };
+  double cpu0, main0, main1;
+  gint64 t0;
+  int n;
+
+  if (argc < 1)
+    die ("emit N", NULL);
+  n = atoi (argv[0]);
+  cpu0 = rusage_ms (RUSAGE_SELF);
+  main0 = rusage_ms (RUSAGE_THREAD);
+  t0 = g_get_monotonic_time ();
+  for (int i = 0; i < n; i++)
+    {
+      g_autofree char *path = g_strdup_printf (PATH "/process/%d", i + 1);
+      GVariantBuilder changed;
+
+      g_dbus_connection_emit_signal (conn, NULL, PATH, IFACE, "Stopping",
+                                     g_variant_new ("(usu)", i + 1, "s", 100000 + i), NULL);
+      g_variant_builder_init (&changed, G_VARIANT_TYPE_VARDICT);
+      g_variant_builder_add (&changed, "{sv}", "State", g_variant_new_string ("stopping"));
+      g_dbus_connection_emit_signal (conn, NULL, path, "org.freedesktop.DBus.Properties",
+                                     "PropertiesChanged",
+                                     g_variant_new ("(s@a{sv}^as)", IFACE ".Process",
+                                                    g_variant_builder_end (&changed),
+                                                    no_ifaces), NULL);
+      g_dbus_connection_emit_signal (conn, NULL, PATH, IFACE, "Exited",
+                                     g_variant_new ("(usuii)", i + 1, "s", 100000 + i, -1, 15),
+                                     NULL);
+      g_dbus_connection_emit_signal (conn, NULL, PATH, "org.freedesktop.DBus.ObjectManager",
+                                     "InterfacesRemoved",
+                                     g_variant_new ("(o^as)", path, ifaces), NULL);
+    }
+  main1 = rusage_ms (RUSAGE_THREAD);
+  if (!g_dbus_connection_flush_sync (conn, NULL, &error))
+    die ("flush", error);
+  printf ("emit_ms=%.1f\nemit_cpu_ms=%.1f\nemit_main_cpu_ms=%.1f\nmessages=%d\n",
+          (g_get_monotonic_time () - t0) / 1000.0, rusage_ms (RUSAGE_SELF) - cpu0,
+          main1 - main0, 4 * n);
+  return 0;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -707,6 +772,8 @@ main (int argc, char **argv)
     return cmd_list ();
   if (g_str_equal (cmd, "lateness"))
     return cmd_lateness (argc - 3, argv + 3);
+  if (g_str_equal (cmd, "emit"))
+    return cmd_emit (argc - 3, argv + 3);
   if (g_str_equal (cmd, "floor"))
     {
       g_setenv ("PMDRV_ADDRESS", argv[1], TRUE);

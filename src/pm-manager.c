@@ -755,6 +755,7 @@ start_now (PmManager *self,
   GDBusMethodInvocation *invocation = data->invocation;
   PmOptions *opts = g_steal_pointer (&data->opts);
   gboolean with_caller = opts->stop_with_caller;
+  gboolean ready_now;
   guint uid = data->uid;
   guint id;
 
@@ -809,18 +810,25 @@ start_now (PmManager *self,
   g_signal_connect_object (process, "handle-restart",
                            G_CALLBACK (on_process_handle_restart), self, 0);
 
+  if (with_caller)
+    watch_caller (self, g_dbus_method_invocation_get_sender (invocation), process);
+
+  /* Exported before the reply: GDBus's own thread looks the object up as
+   * soon as the caller's next call arrives, before the main loop runs. */
   object = pm_dbus_object_skeleton_new (pm_process_get_object_path (process));
   pm_dbus_object_skeleton_set_process_manager_process (object,
                                                        PM_DBUS_PROCESS_MANAGER_PROCESS (process));
   g_dbus_object_manager_server_export (self->object_manager, G_DBUS_OBJECT_SKELETON (object));
+
+  /* Ready at once: the reply goes out before Started and Ready, so the
+   * caller does not wait for two more messages to be built, written and
+   * routed before its answer. */
+  ready_now = pm_process_get_ready (process);
+  if (ready_now)
+    pm_dbus_process_manager_complete_start (PM_DBUS_PROCESS_MANAGER (self), invocation, id);
   pm_process_announce (process);
 
-  if (with_caller)
-    watch_caller (self, g_dbus_method_invocation_get_sender (invocation), process);
-
-  if (pm_process_get_ready (process))
-    pm_dbus_process_manager_complete_start (PM_DBUS_PROCESS_MANAGER (self), invocation, id);
-  else
+  if (!ready_now)
     {
       /* Exported meanwhile, in State "starting": it can be watched and
        * stopped (which makes this Start fail). */

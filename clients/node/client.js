@@ -308,6 +308,11 @@ class Client extends EventEmitter {
     if (kind === 'started') {
       w.stopping = false;
       w.pid = event.pid;
+      if (w.onStarted) {
+        const resolve = w.onStarted;
+        w.onStarted = null;
+        resolve(event.pid);
+      }
       if (w.callback) w.callback(null, event.pid);
     } else if (kind === 'stopping') {
       w.stopping = true;
@@ -354,13 +359,22 @@ class Client extends EventEmitter {
     }
     const early = this._early.filter((e) => e.event.id === id);
     if (this._startsInFlight === 0) this._early = [];
-    const w = { opts: prepared, callback: typeof callback === 'function' ? callback : null, stopping: false, pid: 0 };
+    const w = { opts: prepared, callback: typeof callback === 'function' ? callback : null, stopping: false, pid: 0, onStarted: null };
     this._watchers.set(id, w);
     for (const e of early) this._dispatch(e);
     let pid = w.pid;
     if (!early.some((e) => e.kind === 'started')) {
-      const [v] = await this._call(`${PROCESS_PATH_PREFIX}${id}`, 'org.freedesktop.DBus.Properties', 'Get', 'ss', [PROCESS_IFACE, 'Pid']);
-      pid = v.value;
+      // The daemon answers a Start that is ready at once before it sends
+      // Started, which follows right behind the reply: the pid is the
+      // signal's (the child may be gone already), and the watcher is set
+      // before the signal can be seen (nothing is awaited since the reply).
+      pid = await new Promise((resolve, reject) => {
+        this._pending.add(reject);
+        w.onStarted = (startedPid) => {
+          this._pending.delete(reject);
+          resolve(startedPid);
+        };
+      });
     }
     return { id, name: prepared.name || '', pid };
   }
