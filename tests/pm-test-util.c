@@ -47,6 +47,9 @@ pm_wait_for (PmCondFunc cond, gpointer data, guint timeout_ms)
 
   if (cond (data))
     return TRUE;
+  /* 0 is a look at what has arrived, not a wait. */
+  if (timeout_ms > 0)
+    timeout_ms = MAX (timeout_ms, PM_TEST_WAIT_FLOOR_MS);
   timeout_id = g_timeout_add (timeout_ms, timeout_flag_cb, &timed_out);
   /* Some conditions (a file written by a child, a pid gone) raise no event
    * here: a short tick re-checks them. */

@@ -101,7 +101,13 @@ void pm_fixture_free (PmFixture *f);
 void pm_fixture_stop_daemon (PmFixture *f);
 
 /* Iterate the default main context until cond(data) is true or timeout_ms
- * passes; returns whether cond became true. */
+ * passes; returns whether cond became true. A timeout_ms above 0 is at
+ * least PM_TEST_WAIT_FLOOR_MS: what takes milliseconds on a quiet machine
+ * may take seconds on a loaded one under a sanitizer, and a wait ends as
+ * soon as its condition holds, so a passing test pays nothing for it. Only
+ * a wait that is meant to run out (none is) would. 0 looks at what has
+ * arrived. */
+#define PM_TEST_WAIT_FLOOR_MS (10000 * pm_test_slow_factor ())
 typedef gboolean (*PmCondFunc) (gpointer data);
 gboolean pm_wait_for (PmCondFunc cond, gpointer data, guint timeout_ms);
 /* Waits for process @id's State to be @state; fails the test, naming the

@@ -1347,9 +1347,9 @@ test_flushed_at_exit (PmFixture *f, gconstpointer data)
   at_signal = file_line_count (log);
   pm_report ("lines in the file when Exited was seen: %" G_GSIZE_FORMAT " of 20000",
                   at_signal);
-  if (!wait_file_lines (log, 20000, 200))
-    g_error ("only %" G_GSIZE_FORMAT " of 20000 lines in the file 200 ms after Exited",
-             file_line_count (log));
+  if (!wait_file_lines (log, 20000, WAIT_MS))
+    g_error ("only %" G_GSIZE_FORMAT " of 20000 lines in the file %d ms after Exited",
+             file_line_count (log), WAIT_MS);
 
   checker_init (&c, 1, NULL);
   checker_feed_file (&c, log);
