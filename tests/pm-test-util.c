@@ -1008,6 +1008,42 @@ pm_get_int (PmFixture *f, guint32 id, const char *prop)
   return g_variant_get_int32 (v);
 }
 
+guint64
+pm_get_u64 (PmFixture *f, guint32 id, const char *prop)
+{
+  g_autoptr(GVariant) v = get_property_typed (f, id, prop, G_VARIANT_TYPE_UINT64);
+
+  return g_variant_get_uint64 (v);
+}
+
+typedef struct
+{
+  PmFixture  *f;
+  guint32     id;
+  const char *prop;
+  guint64     above;
+} U64Wait;
+
+static gboolean
+u64_above_cond (gpointer data)
+{
+  U64Wait *w = data;
+
+  return pm_get_u64 (w->f, w->id, w->prop) > w->above;
+}
+
+guint64
+pm_wait_u64_above (PmFixture *f, guint32 id, const char *prop, guint64 above,
+                   guint timeout_ms)
+{
+  U64Wait w = { f, id, prop, above };
+
+  if (!pm_wait_for (u64_above_cond, &w, timeout_ms))
+    g_error ("%s of %u stayed at %" G_GUINT64_FORMAT " for %u ms", prop, id,
+             pm_get_u64 (f, id, prop), MAX (timeout_ms, PM_TEST_WAIT_FLOOR_MS));
+  return pm_get_u64 (f, id, prop);
+}
+
 /* ---- signals -------------------------------------------------------------- */
 
 gint

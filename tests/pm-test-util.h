@@ -162,6 +162,11 @@ GVariant *pm_get_property (PmFixture *f, guint32 id, const char *prop, GError **
 gchar *pm_get_string (PmFixture *f, guint32 id, const char *prop);
 guint32 pm_get_uint (PmFixture *f, guint32 id, const char *prop);
 gint32 pm_get_int (PmFixture *f, guint32 id, const char *prop);
+guint64 pm_get_u64 (PmFixture *f, guint32 id, const char *prop);
+/* Waits until the uint64 property @prop of @id is above @above (a count:
+ * LostLines, LogRotations); returns it, or fails the test naming it. */
+guint64 pm_wait_u64_above (PmFixture *f, guint32 id, const char *prop, guint64 above,
+                           guint timeout_ms);
 
 /* Signals. `id` 0 matches any id. The index form returns the index in
  * f->signals at or after `from`, -1 when none. */

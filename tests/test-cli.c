@@ -1568,16 +1568,6 @@ test_logs_follow_new_inode (PmFixture *f, gconstpointer data)
   g_assert_cmpint (cli_proc_interrupt (cp), ==, 0);
 }
 
-static guint64
-get_u64 (PmFixture *f, guint32 id, const char *prop)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) v = pm_get_property (f, id, prop, &error);
-
-  g_assert_no_error (error);
-  return g_variant_get_uint64 (v);
-}
-
 /* A child that prints bursts of numbered lines, "seq 00001 ....": the first
  * burst at once, burst k once the file DIR/go.k exists, then runs on. */
 static char *
@@ -1630,7 +1620,7 @@ rotations_cond (gpointer data)
 {
   RotationWait *w = data;
 
-  return get_u64 (w->f, w->id, "LogRotations") >= w->min;
+  return pm_get_u64 (w->f, w->id, "LogRotations") >= w->min;
 }
 
 /* `logs -f` follows the daemon's own rotation (logMaxBytes, logBackups):
@@ -1677,9 +1667,9 @@ test_logs_follow_rotation (PmFixture *f, gconstpointer data)
 
     if (!pm_wait_for (rotations_cond, &w, PM_TEST_TIMEOUT_MS))
       g_error ("LogRotations stayed at %" G_GUINT64_FORMAT ", below %u",
-               get_u64 (f, id, "LogRotations"), fr->min_rotations);
+               pm_get_u64 (f, id, "LogRotations"), fr->min_rotations);
   }
-  rotations = get_u64 (f, id, "LogRotations");
+  rotations = pm_get_u64 (f, id, "LogRotations");
   pm_report ("%" G_GUINT64_FORMAT " rotations while following", rotations);
   g_assert_true (g_file_test (log1, G_FILE_TEST_EXISTS));
   g_assert_false (g_file_test (no_more, G_FILE_TEST_EXISTS));

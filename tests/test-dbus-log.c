@@ -475,18 +475,6 @@ daemon_fds_on (PmFixture *f, const char *path)
   return n;
 }
 
-static guint64
-get_lost_lines (PmFixture *f, guint32 id)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) v = pm_get_property (f, id, "LostLines", &error);
-
-  g_assert_no_error (error);
-  if (!g_variant_is_of_type (v, G_VARIANT_TYPE_UINT64))
-    g_error ("LostLines has type %s, expected t", g_variant_get_type_string (v));
-  return g_variant_get_uint64 (v);
-}
-
 /* ---- prefixes and where lines go -------------------------------------------------- */
 
 /* stdout and stderr both land in the log, "NAME: " first; unnamed: as written. */
@@ -1091,36 +1079,10 @@ test_reopen_failed (PmFixture *f, gconstpointer data)
   checker_assert_clean (&c);
   checker_clear (&c);
   check_rotated (b_old, b_log, "rot");
-  g_assert_cmpuint (get_lost_lines (f, a), ==, 0);
+  g_assert_cmpuint (pm_get_u64 (f, a, "LostLines"), ==, 0);
 }
 
 /* ---- write errors ---------------------------------------------------------------------- */
-
-typedef struct
-{
-  PmFixture *f;
-  guint32 id;
-  guint64 above;
-} LostWait;
-
-static gboolean
-lost_cond (gpointer data)
-{
-  LostWait *w = data;
-
-  return get_lost_lines (w->f, w->id) > w->above;
-}
-
-static guint64
-wait_lost_above (PmFixture *f, guint32 id, guint64 above, guint timeout_ms)
-{
-  LostWait w = { f, id, above };
-
-  if (!pm_wait_for (lost_cond, &w, timeout_ms))
-    g_error ("LostLines of %u stayed at %" G_GUINT64_FORMAT " for %u ms", id,
-             get_lost_lines (f, id), timeout_ms);
-  return get_lost_lines (f, id);
-}
 
 static gboolean
 props_changed_has (PmFixture *f, guint32 id, const char *prop)
@@ -1158,11 +1120,11 @@ test_dev_full (PmFixture *f, gconstpointer data)
   id = start_paced (f, "full", 1, "full.log", until);
   g_assert_true (pm_list_lookup (f, id, NULL, &pid, NULL, NULL));
 
-  lost1 = wait_lost_above (f, id, 0, WAIT_MS);
+  lost1 = pm_wait_u64_above (f, id, "LostLines", 0, WAIT_MS);
   cpu0 = proc_cpu_ticks (dpid);
   pm_iterate_for (1000);
   cpu1 = proc_cpu_ticks (dpid);
-  lost2 = wait_lost_above (f, id, lost1, WAIT_MS);
+  lost2 = pm_wait_u64_above (f, id, "LostLines", lost1, WAIT_MS);
   pm_report ("LostLines %" G_GUINT64_FORMAT " then %" G_GUINT64_FORMAT
                   "; daemon CPU over 1 s: %" G_GUINT64_FORMAT " ticks of 1/%ld s",
                   lost1, lost2, cpu1 - cpu0, sysconf (_SC_CLK_TCK));
@@ -1251,16 +1213,16 @@ test_disk_full_recovery (PmFixture *f, gconstpointer data)
    * the filler goes, room for a few seconds more. */
   id = start_paced_rate (f, "tf", 1, "mnt/out.log", until, 10, 2);
 
-  lost = wait_lost_above (f, id, 0, WAIT_MS);
+  lost = pm_wait_u64_above (f, id, "LostLines", 0, WAIT_MS);
   pm_iterate_for (300);
   g_assert_cmpint (g_unlink (filler), ==, 0);
   if (!wait_file_text (log, "tf: elife-pmd: ", 3000))
     g_error ("no \"elife-pmd: N lines lost\" line within 3 s of freeing space "
-             "(LostLines %" G_GUINT64_FORMAT ")", get_lost_lines (f, id));
+             "(LostLines %" G_GUINT64_FORMAT ")", pm_get_u64 (f, id, "LostLines"));
   touch (until);
   g_assert_nonnull (pm_wait_for_signal (f, "Exited", id, WAIT_MS));
   pm_iterate_for (100);
-  lost = get_lost_lines (f, id);
+  lost = pm_get_u64 (f, id, "LostLines");
   g_assert_false (f->daemon_exited);
 
   checker_init (&c, 1, "tf");
@@ -1650,7 +1612,7 @@ test_backpressure_slow_fifo (PmFixture *f, gconstpointer data)
 
   /* While the writer waits for the reader, the daemon answers. */
   t_call = g_get_monotonic_time ();
-  g_assert_cmpuint (get_lost_lines (f, id), ==, 0);
+  g_assert_cmpuint (pm_get_u64 (f, id, "LostLines"), ==, 0);
   t_call = g_get_monotonic_time () - t_call;
 
   exited = pm_wait_for_signal (f, "Exited", id, 60000);
@@ -1679,7 +1641,7 @@ test_backpressure_slow_fifo (PmFixture *f, gconstpointer data)
         at_exited, (t_done - t0) / 1000);
 
   assert_emit_lines (got, prefix, SLOW_FIFO_LINES, SLOW_FIFO_LINE_LEN);
-  g_assert_cmpuint (get_lost_lines (f, id), ==, 0);
+  g_assert_cmpuint (pm_get_u64 (f, id, "LostLines"), ==, 0);
   g_assert_false (f->daemon_exited);
 
   close (fd);

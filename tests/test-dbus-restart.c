@@ -103,18 +103,6 @@ wait_stamps (const char *path, guint starts, guint ends, Stamps *st)
   read_stamps (path, st);
 }
 
-static guint64
-get_next_restart (PmFixture *f, guint32 id)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) v = pm_get_property (f, id, "NextRestart", &error);
-
-  g_assert_no_error (error);
-  if (!g_variant_is_of_type (v, G_VARIANT_TYPE_UINT64))
-    g_error ("NextRestart has type %s, expected t", g_variant_get_type_string (v));
-  return g_variant_get_uint64 (v);
-}
-
 static guint32
 list_restarts (PmFixture *f, guint32 id)
 {
@@ -280,7 +268,7 @@ test_restarts_exact (PmFixture *f, gconstpointer data)
   g_assert_cmpuint (list_restarts (f, id), ==, 3);
   g_assert_cmpuint (pm_get_uint (f, id, "Pid"), ==, 0);
   g_assert_cmpint (pm_get_int (f, id, "ExitCode"), ==, 0);
-  g_assert_cmpuint (get_next_restart (f, id), ==, 0);
+  g_assert_cmpuint (pm_get_u64 (f, id, "NextRestart"), ==, 0);
   g_assert_true (pm_list_lookup (f, id, NULL, NULL, &state, NULL));
   g_assert_cmpstr (state, ==, "exited");
   stop_name (f, "thrice");
@@ -374,7 +362,7 @@ check_never_restarted (PmFixture *f, const char *restart_at)
   g_assert_cmpint (pm_get_int (f, id, "ExitCode"), ==, 3);
   g_assert_cmpint (pm_get_int (f, id, "ExitSignal"), ==, 0);
   g_assert_cmpuint (pm_get_uint (f, id, "Restarts"), ==, 0);
-  g_assert_cmpuint (get_next_restart (f, id), ==, 0);
+  g_assert_cmpuint (pm_get_u64 (f, id, "NextRestart"), ==, 0);
 
   /* Restart starts it again; a manual restart does not count. */
   g_assert_cmpuint (pm_restart (f, "once", &error), ==, 1);
@@ -508,7 +496,7 @@ check_policy_never (PmFixture *f, const char *code)
   pm_iterate_for (400);
   g_assert_cmpuint (pm_count_signals (f, "Started", id), ==, 1);
   g_assert_cmpuint (pm_get_uint (f, id, "Restarts"), ==, 0);
-  g_assert_cmpuint (get_next_restart (f, id), ==, 0);
+  g_assert_cmpuint (pm_get_u64 (f, id, "NextRestart"), ==, 0);
   stop_name (f, "never");
 }
 
@@ -561,7 +549,7 @@ test_backoff_state (PmFixture *f, gconstpointer data)
                                 " 'restartAt': <@au [1500]>}", STAMP_SCRIPT, log), NULL);
   g_assert_nonnull (pm_wait_for_signal (f, "Exited", id, PM_TEST_TIMEOUT_MS));
   pm_wait_state (f, id, "backoff");
-  next = get_next_restart (f, id);
+  next = pm_get_u64 (f, id, "NextRestart");
   now = g_get_real_time ();
   wait_stamps (log, 1, 1, &st);
   g_test_message ("NextRestart - end of run 1: %" G_GINT64_FORMAT " µs",
@@ -580,7 +568,7 @@ test_backoff_state (PmFixture *f, gconstpointer data)
   /* Not before the announced time. */
   g_assert_cmpint (STAMP (st.starts, 1), >=, (gint64) next);
   /* Once it runs (or has exited again and waits anew) the old time is gone. */
-  g_assert_cmpuint (get_next_restart (f, id), !=, next);
+  g_assert_cmpuint (pm_get_u64 (f, id, "NextRestart"), !=, next);
   stamps_clear (&st);
   stop_name (f, "wait");
 }
@@ -596,14 +584,14 @@ test_next_restart_zero_while_running (PmFixture *f, gconstpointer data)
   /* Runs 3 s, then crashes; restarted after 100 ms. */
   id = pm_start_ok (f, pm_opts ("{'script': <%s>, 'name': <'slow'>, 'args': <[%s, '1', '3']>,"
                                 " 'restartAt': <@au [100]>}", STAMP_SCRIPT, log), NULL);
-  g_assert_cmpuint (get_next_restart (f, id), ==, 0);
+  g_assert_cmpuint (pm_get_u64 (f, id, "NextRestart"), ==, 0);
   state = pm_get_string (f, id, "State");
   g_assert_cmpstr (state, ==, "running");
   g_assert_nonnull (pm_wait_for_nth_signal (f, "Started", id, 2, PM_TEST_TIMEOUT_MS));
   g_clear_pointer (&state, g_free);
   state = pm_get_string (f, id, "State");
   g_assert_cmpstr (state, ==, "running");
-  g_assert_cmpuint (get_next_restart (f, id), ==, 0);
+  g_assert_cmpuint (pm_get_u64 (f, id, "NextRestart"), ==, 0);
   g_assert_cmpuint (pm_get_uint (f, id, "Pid"), ==, nth_signal (f, "Started", id, 2)->pid);
   g_assert_cmpuint (pm_get_uint (f, id, "Restarts"), ==, 1);
   stop_name (f, "slow");
@@ -688,7 +676,8 @@ test_backoff_restart (PmFixture *f, gconstpointer data)
                                 " 'restartAt': <@au [300, 20000]>}", STAMP_SCRIPT, log), NULL);
   g_assert_nonnull (pm_wait_for_nth_signal (f, "Exited", id, 2, PM_TEST_TIMEOUT_MS));
   pm_wait_state (f, id, "backoff");
-  g_assert_cmpuint (get_next_restart (f, id), >, (guint64) g_get_real_time () + 10000 * 1000);
+  g_assert_cmpuint (pm_get_u64 (f, id, "NextRestart"), >,
+                    (guint64) g_get_real_time () + 10000 * 1000);
   g_assert_cmpuint (pm_get_uint (f, id, "Restarts"), ==, 1);
 
   t0 = g_get_monotonic_time ();
@@ -783,7 +772,7 @@ test_script_deleted (PmFixture *f, gconstpointer data)
   g_assert_true (pm_list_lookup (f, id, NULL, NULL, &state, NULL));
   g_assert_cmpstr (state, ==, "backoff");
   g_assert_cmpuint (pm_get_uint (f, id, "Pid"), ==, 0);
-  g_assert_cmpuint (get_next_restart (f, id), >, 0);
+  g_assert_cmpuint (pm_get_u64 (f, id, "NextRestart"), >, 0);
   restarts = pm_get_uint (f, id, "Restarts");
   g_assert_cmpuint (restarts, >=, 4);
   /* The daemon still does everything else. */
@@ -818,7 +807,7 @@ test_script_deleted_manual_restart (PmFixture *f, gconstpointer data)
   g_clear_error (&error);
   state = pm_get_string (f, id, "State");
   g_assert_cmpstr (state, ==, "exited");
-  g_assert_cmpuint (get_next_restart (f, id), ==, 0);
+  g_assert_cmpuint (pm_get_u64 (f, id, "NextRestart"), ==, 0);
   restarts = pm_get_uint (f, id, "Restarts");
   g_assert_cmpuint (restarts, ==, 0);
 

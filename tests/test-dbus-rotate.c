@@ -39,46 +39,6 @@ wait_ms (void)
   return WAIT_MS * factor;
 }
 
-static guint64
-get_u64 (PmFixture *f, guint32 id, const char *prop)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) v = pm_get_property (f, id, prop, &error);
-
-  g_assert_no_error (error);
-  if (!g_variant_is_of_type (v, G_VARIANT_TYPE_UINT64))
-    g_error ("%s has type %s, expected t", prop, g_variant_get_type_string (v));
-  return g_variant_get_uint64 (v);
-}
-
-typedef struct
-{
-  PmFixture *f;
-  guint32 id;
-  const char *prop;
-  guint64 above;
-} PropWait;
-
-static gboolean
-prop_cond (gpointer data)
-{
-  PropWait *w = data;
-
-  return get_u64 (w->f, w->id, w->prop) > w->above;
-}
-
-/* Waits until the uint64 property @prop of @id is above @above. */
-static guint64
-wait_prop_above (PmFixture *f, guint32 id, const char *prop, guint64 above)
-{
-  PropWait w = { f, id, prop, above };
-
-  if (!pm_wait_for (prop_cond, &w, wait_ms ()))
-    g_error ("%s of %u stayed at %" G_GUINT64_FORMAT " for %u ms", prop, id,
-             get_u64 (f, id, prop), wait_ms ());
-  return get_u64 (f, id, prop);
-}
-
 typedef struct
 {
   const char *path;
@@ -527,11 +487,11 @@ test_shared_8x50000 (PmFixture *f, gconstpointer data)
   for (guint i = 0; i < SHARED_CHILDREN; i++)
     wait_exited_ok (f, ids[i]);
   /* Every process writing to the file counts every rotation. */
-  rotations = get_u64 (f, sentinel, "LogRotations");
+  rotations = pm_get_u64 (f, sentinel, "LogRotations");
   for (guint i = 0; i < SHARED_CHILDREN; i++)
     {
-      g_assert_cmpuint (get_u64 (f, ids[i], "LogRotations"), ==, rotations);
-      g_assert_cmpuint (get_u64 (f, ids[i], "LostLines"), ==, 0);
+      g_assert_cmpuint (pm_get_u64 (f, ids[i], "LogRotations"), ==, rotations);
+      g_assert_cmpuint (pm_get_u64 (f, ids[i], "LostLines"), ==, 0);
     }
   settle (f, SHARED_CHILDREN);
 
@@ -550,7 +510,7 @@ test_shared_8x50000 (PmFixture *f, gconstpointer data)
   for (guint cid = 1; cid <= SHARED_CHILDREN; cid++)
     for (guint64 seq = 0; seq < SHARED_LINES; seq++)
       total += seq_line_len (cid, seq);
-  assert_rotations (get_u64 (f, sentinel, "LogRotations"), total, MIB, SEQ_LINE_MAX);
+  assert_rotations (pm_get_u64 (f, sentinel, "LogRotations"), total, MIB, SEQ_LINE_MAX);
 }
 
 /* logBackups 0: the one file is emptied in place (same inode), never larger
@@ -586,7 +546,7 @@ test_backups_0 (PmFixture *f, gconstpointer data)
 
   for (guint64 seq = 0; seq < lines; seq++)
     total += seq_line_len (1, seq);
-  assert_rotations (get_u64 (f, sentinel, "LogRotations"), total, 65536, SEQ_LINE_MAX);
+  assert_rotations (pm_get_u64 (f, sentinel, "LogRotations"), total, 65536, SEQ_LINE_MAX);
 }
 
 /* A line longer than logMaxBytes gets a file of its own, whole; the lines
@@ -624,7 +584,7 @@ test_long_line (PmFixture *f, gconstpointer data)
   g_clear_pointer (&text, g_free);
   text = pm_read_file (log);
   g_assert_cmpstr (text, ==, "w1: after\n");
-  g_assert_cmpuint (get_u64 (f, sentinel, "LogRotations"), ==, 2);
+  g_assert_cmpuint (pm_get_u64 (f, sentinel, "LogRotations"), ==, 2);
 }
 
 #define RACE_BACKUPS 100
@@ -648,10 +608,10 @@ test_racing_reopen (PmFixture *f, gconstpointer data)
 
   id1 = start_paced (f, 1, "race.log", extra, until, 2, 20);
   id2 = start_paced (f, 2, "race.log", extra, until, 2, 20);
-  r0 = wait_prop_above (f, id1, "LogRotations", 0);
+  r0 = pm_wait_u64_above (f, id1, "LogRotations", 0, wait_ms ());
 
   /* At least 40 reopens while at least 20 rotations happen. */
-  while ((reopens + hups < 40 || get_u64 (f, id1, "LogRotations") < r0 + 20) &&
+  while ((reopens + hups < 40 || pm_get_u64 (f, id1, "LogRotations") < r0 + 20) &&
          g_get_monotonic_time () < deadline)
     {
       if ((reopens + hups) % 4 == 3)
@@ -669,7 +629,7 @@ test_racing_reopen (PmFixture *f, gconstpointer data)
         }
       pm_iterate_for (5);
     }
-  r1 = get_u64 (f, id1, "LogRotations");
+  r1 = pm_get_u64 (f, id1, "LogRotations");
   pm_report ("%u ReopenLogs and %u SIGHUP during %" G_GUINT64_FORMAT " rotations", reopens, hups,
         r1 - r0);
   g_assert_cmpuint (r1, >=, r0 + 20);
@@ -677,9 +637,9 @@ test_racing_reopen (PmFixture *f, gconstpointer data)
   touch (until);
   wait_exited_ok (f, id1);
   wait_exited_ok (f, id2);
-  g_assert_cmpuint (get_u64 (f, id1, "LostLines"), ==, 0);
-  g_assert_cmpuint (get_u64 (f, id2, "LostLines"), ==, 0);
-  g_assert_cmpuint (get_u64 (f, id2, "LogRotations"), ==, get_u64 (f, id1, "LogRotations"));
+  g_assert_cmpuint (pm_get_u64 (f, id1, "LostLines"), ==, 0);
+  g_assert_cmpuint (pm_get_u64 (f, id2, "LostLines"), ==, 0);
+  g_assert_cmpuint (pm_get_u64 (f, id2, "LogRotations"), ==, pm_get_u64 (f, id1, "LogRotations"));
   settle (f, 2);
 
   files = kept_files (log, &n_backups);
@@ -715,7 +675,7 @@ test_shared_rule (PmFixture *f, gconstpointer data)
   touch (go);
   wait_exited_ok (f, a);
   wait_exited_ok (f, b);
-  g_assert_cmpuint (get_u64 (f, b, "LogRotations"), ==, get_u64 (f, a, "LogRotations"));
+  g_assert_cmpuint (pm_get_u64 (f, b, "LogRotations"), ==, pm_get_u64 (f, a, "LogRotations"));
   settle (f, 2);
 
   files = kept_files (log, &n_backups);
@@ -729,7 +689,7 @@ test_shared_rule (PmFixture *f, gconstpointer data)
   for (guint cid = 1; cid <= 2; cid++)
     for (guint64 seq = 0; seq < lines; seq++)
       total += seq_line_len (cid, seq);
-  assert_rotations (get_u64 (f, sentinel, "LogRotations"), total, 8192, SEQ_LINE_MAX);
+  assert_rotations (pm_get_u64 (f, sentinel, "LogRotations"), total, 8192, SEQ_LINE_MAX);
 }
 
 /* A process started on a log that has been rotated meanwhile finds the
@@ -750,11 +710,11 @@ test_join_after_rotation (PmFixture *f, gconstpointer data)
    * everything the case writes. */
   a = start_paced (f, 1, "join.log", ", 'logMaxBytes': <uint64 16384>, 'logBackups': <uint32 100>",
                    until, 10, 10);
-  wait_prop_above (f, a, "LogRotations", 1);
+  pm_wait_u64_above (f, a, "LogRotations", 1, wait_ms ());
   /* No rotation options of its own: it shares the file as it is rotated. */
   b = start_seq (f, 2, 1000, "join.log", "", NULL);
   wait_exited_ok (f, b);
-  wait_prop_above (f, b, "LogRotations", 0);
+  pm_wait_u64_above (f, b, "LogRotations", 0, wait_ms ());
 
   touch (until);
   wait_exited_ok (f, a);
@@ -847,11 +807,11 @@ test_rotation_refused (PmFixture *f, gconstpointer data)
       g_assert_cmpint (g_chmod (dir, 0555), ==, 0);
     }
 
-  lost = wait_prop_above (f, id, "LostLines", 0);
-  lost = wait_prop_above (f, id, "LostLines", lost);
+  lost = pm_wait_u64_above (f, id, "LostLines", 0, wait_ms ());
+  lost = pm_wait_u64_above (f, id, "LostLines", lost, wait_ms ());
   pm_report ("%" G_GUINT64_FORMAT " lines lost while the rotation is refused", lost);
   g_assert_cmpuint (file_size (log), <=, 4096);
-  g_assert_cmpuint (get_u64 (f, id, "LogRotations"), ==, 0);
+  g_assert_cmpuint (pm_get_u64 (f, id, "LogRotations"), ==, 0);
   state = pm_get_string (f, id, "State");
   g_assert_cmpstr (state, ==, "running");
   g_assert_cmpuint (pm_list_count (f), ==, 1);
@@ -865,12 +825,12 @@ test_rotation_refused (PmFixture *f, gconstpointer data)
     }
   else
     g_assert_cmpint (g_chmod (dir, 0755), ==, 0);
-  wait_prop_above (f, id, "LogRotations", 0);
+  pm_wait_u64_above (f, id, "LogRotations", 0, wait_ms ());
   /* A batch went through: the report is in the next one. The producer
    * stops now, so that no rotation takes the report away. */
   touch (until);
   wait_exited_ok (f, id);
-  lost = get_u64 (f, id, "LostLines");
+  lost = pm_get_u64 (f, id, "LostLines");
   settle (f, 1);
   if (!pm_wait_for (report_cond, log, wait_ms ()))
     g_error ("no loss report in %s or %s", log, log1);
@@ -914,12 +874,12 @@ test_mode_owner (PmFixture *f, gconstpointer data)
    * moment the mode is changed. */
   id = start_paced (f, 1, "mo.log", ", 'logMaxBytes': <uint64 8192>, 'logBackups': <uint32 2>",
                     until, 50, 5);
-  r = wait_prop_above (f, id, "LogRotations", 0);
+  r = pm_wait_u64_above (f, id, "LogRotations", 0, wait_ms ());
 
   g_assert_cmpint (g_chmod (log, 0640), ==, 0);
   if (root)
     g_assert_cmpint (chown (log, 65534, 65534), ==, 0);
-  wait_prop_above (f, id, "LogRotations", r + 1);
+  pm_wait_u64_above (f, id, "LogRotations", r + 1, wait_ms ());
   touch (until);
   wait_exited_ok (f, id);
   settle (f, 1);
@@ -963,15 +923,15 @@ test_hard_linked_backup (PmFixture *f, gconstpointer data)
 
   id = start_paced (f, 1, "hl.log", ", 'logMaxBytes': <uint64 4096>, 'logBackups': <uint32 1>",
                     until, 20, 10);
-  r = wait_prop_above (f, id, "LogRotations", 1);
+  r = pm_wait_u64_above (f, id, "LogRotations", 1, wait_ms ());
   g_assert_cmpint (link (log1, keep), ==, 0);
   g_assert_true (g_file_get_contents (keep, &before, &before_len, &error));
   g_assert_no_error (error);
   g_assert_cmpuint (before_len, >, 0);
-  wait_prop_above (f, id, "LogRotations", r + 2);
+  pm_wait_u64_above (f, id, "LogRotations", r + 2, wait_ms ());
   touch (until);
   wait_exited_ok (f, id);
-  g_assert_cmpuint (get_u64 (f, id, "LostLines"), ==, 0);
+  g_assert_cmpuint (pm_get_u64 (f, id, "LostLines"), ==, 0);
   settle (f, 1);
 
   g_assert_true (g_file_get_contents (keep, &after, &after_len, &error));
@@ -1015,7 +975,7 @@ test_options (PmFixture *f, gconstpointer data)
   id = pm_start_ok (f, pm_opts ("{'script': <%s>, 'logMaxBytes': <uint64 1048576>,"
                                 " 'logBackups': <uint32 100>}",
                                 pm_data_file ("sleep-forever.sh")), NULL);
-  g_assert_cmpuint (get_u64 (f, id, "LogRotations"), ==, 0);
+  g_assert_cmpuint (pm_get_u64 (f, id, "LogRotations"), ==, 0);
   g_assert_cmpuint (pm_stop_all (f, NULL), ==, 1);
 }
 

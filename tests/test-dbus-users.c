@@ -398,42 +398,6 @@ test_paths_checked_as_caller (PmFixture *f, gconstpointer data)
 
 /* ---- rotation as the caller ------------------------------------------------ */
 
-static guint64
-get_u64 (PmFixture *f, guint32 id, const char *prop)
-{
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GVariant) v = pm_get_property (f, id, prop, &error);
-
-  g_assert_no_error (error);
-  return g_variant_get_uint64 (v);
-}
-
-typedef struct
-{
-  PmFixture  *f;
-  guint32     id;
-  const char *prop;
-  guint64     above;
-} PropWait;
-
-static gboolean
-prop_above_cond (gpointer data)
-{
-  PropWait *w = data;
-
-  return get_u64 (w->f, w->id, w->prop) > w->above;
-}
-
-static guint64
-wait_prop_above (PmFixture *f, guint32 id, const char *prop, guint64 above)
-{
-  PropWait w = { f, id, prop, above };
-
-  if (!pm_wait_for (prop_above_cond, &w, PM_TEST_TIMEOUT_MS * 3))
-    g_error ("%s of %u stayed at %" G_GUINT64_FORMAT, prop, id, get_u64 (f, id, prop));
-  return get_u64 (f, id, prop);
-}
-
 /* Options of a child printing numbered lines (about 60 bytes each, in
  * fives) into @log, which rotates at 4096 bytes with 2 backups, until the
  * file @until exists. */
@@ -490,9 +454,9 @@ test_rotation_owned_by_caller (PmFixture *f, gconstpointer data)
   g_autofree gchar *until = pm_tmp_path (f, "stop");
   guint32 id = start_rotating_as (f, U1, log, until);
 
-  wait_prop_above (f, id, "LogRotations", 2);
+  pm_wait_u64_above (f, id, "LogRotations", 2, PM_TEST_TIMEOUT_MS * 3);
   g_assert_true (g_file_set_contents (until, "", 0, NULL));
-  g_assert_cmpuint (get_u64 (f, id, "LostLines"), ==, 0);
+  g_assert_cmpuint (pm_get_u64 (f, id, "LostLines"), ==, 0);
   g_assert_cmpuint (file_uid (log), ==, U1->uid);
   g_assert_cmpuint (file_uid (log1), ==, U1->uid);
   g_assert_cmpuint (file_uid (log2), ==, U1->uid);
@@ -537,10 +501,10 @@ test_rotation_refused_as_caller (PmFixture *f, gconstpointer data)
   g_assert_cmpuint (file_uid (log1), ==, 0);
 
   id = start_rotating_as (f, U1, log, until);
-  lost = wait_prop_above (f, id, "LostLines", 0);
-  lost = wait_prop_above (f, id, "LostLines", lost);
+  lost = pm_wait_u64_above (f, id, "LostLines", 0, PM_TEST_TIMEOUT_MS * 3);
+  lost = pm_wait_u64_above (f, id, "LostLines", lost, PM_TEST_TIMEOUT_MS * 3);
   pm_report ("%" G_GUINT64_FORMAT " lines lost while root's r.log.1 is in the way", lost);
-  g_assert_cmpuint (get_u64 (f, id, "LogRotations"), ==, 0);
+  g_assert_cmpuint (pm_get_u64 (f, id, "LogRotations"), ==, 0);
   text = pm_read_file (log1);
   g_assert_cmpstr (text, ==, roots);
   g_assert_cmpuint (file_uid (log1), ==, 0);
@@ -561,7 +525,7 @@ test_rotation_refused_as_caller (PmFixture *f, gconstpointer data)
    * reported in the user's log. The producer stops, so that no later
    * rotation takes the report away. */
   g_assert_cmpint (chown (log1, U1->uid, U1->gid), ==, 0);
-  wait_prop_above (f, id, "LogRotations", 0);
+  pm_wait_u64_above (f, id, "LogRotations", 0, PM_TEST_TIMEOUT_MS * 3);
   g_assert_true (g_file_set_contents (until, "", 0, NULL));
   if (!pm_wait_for (any_file_has_cond, &w, PM_TEST_TIMEOUT_MS * 2))
     g_error ("no “%s” in %s or its backups", want, log);
@@ -577,9 +541,9 @@ test_rotation_refused_as_caller (PmFixture *f, gconstpointer data)
 
     g_assert_true (g_file_set_contents (rlog1, roots, -1, NULL));
     rid = pm_start_ok (f, rotating_opts (rlog, runtil), NULL);
-    wait_prop_above (f, rid, "LogRotations", 0);
+    pm_wait_u64_above (f, rid, "LogRotations", 0, PM_TEST_TIMEOUT_MS * 3);
     g_assert_true (g_file_set_contents (runtil, "", 0, NULL));
-    g_assert_cmpuint (get_u64 (f, rid, "LostLines"), ==, 0);
+    g_assert_cmpuint (pm_get_u64 (f, rid, "LostLines"), ==, 0);
   }
 }
 
