@@ -1323,27 +1323,34 @@ typedef struct
 {
   PmFixture  *f;
   guint32     id;
-  const char *state;
-} StateWait;
+  const char *prop;
+  const char *value;
+} StringWait;
 
 static gboolean
-state_cond (gpointer data)
+string_cond (gpointer data)
 {
-  StateWait *w = data;
-  g_autofree gchar *state = pm_get_string (w->f, w->id, "State");
+  StringWait *w = data;
+  g_autofree gchar *now = pm_get_string (w->f, w->id, w->prop);
 
-  return g_strcmp0 (state, w->state) == 0;
+  return g_strcmp0 (now, w->value) == 0;
+}
+
+void
+pm_wait_string (PmFixture *f, guint32 id, const char *prop, const char *value)
+{
+  StringWait w = { f, id, prop, value };
+
+  if (!pm_wait_for (string_cond, &w, PM_TEST_TIMEOUT_MS))
+    {
+      g_autofree gchar *now = pm_get_string (f, id, prop);
+
+      g_error ("process %u: %s never became “%s” (it is “%s”)", id, prop, value, now);
+    }
 }
 
 void
 pm_wait_state (PmFixture *f, guint32 id, const char *state)
 {
-  StateWait w = { f, id, state };
-
-  if (!pm_wait_for (state_cond, &w, PM_TEST_TIMEOUT_MS))
-    {
-      g_autofree gchar *now = pm_get_string (f, id, "State");
-
-      g_error ("process %u never reached state %s (it is %s)", id, state, now);
-    }
+  pm_wait_string (f, id, "State", state);
 }

@@ -110,8 +110,10 @@ void pm_fixture_stop_daemon (PmFixture *f);
 #define PM_TEST_WAIT_FLOOR_MS (10000 * pm_test_slow_factor ())
 typedef gboolean (*PmCondFunc) (gpointer data);
 gboolean pm_wait_for (PmCondFunc cond, gpointer data, guint timeout_ms);
-/* Waits for process @id's State to be @state; fails the test, naming the
- * state it is in, after PM_TEST_TIMEOUT_MS. */
+/* Waits for the string property @prop of process @id to be @value; fails
+ * the test, naming what it is, after PM_TEST_TIMEOUT_MS. */
+void pm_wait_string (PmFixture *f, guint32 id, const char *prop, const char *value);
+/* pm_wait_string() of State. */
 void pm_wait_state (PmFixture *f, guint32 id, const char *state);
 /* Iterate the main context for ms milliseconds (for "nothing happens" checks). */
 void pm_iterate_for (guint ms);

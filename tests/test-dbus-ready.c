@@ -62,35 +62,6 @@ start_end (PmPendingCall *call, GError **error)
   return id;
 }
 
-typedef struct
-{
-  PmFixture *f;
-  guint32 id;
-  const char *text;
-} StatusWait;
-
-static gboolean
-status_cond (gpointer data)
-{
-  StatusWait *w = data;
-  g_autofree gchar *text = pm_get_string (w->f, w->id, "StatusText");
-
-  return g_strcmp0 (text, w->text) == 0;
-}
-
-static void
-wait_status (PmFixture *f, guint32 id, const char *text)
-{
-  StatusWait w = { f, id, text };
-
-  if (!pm_wait_for (status_cond, &w, PM_TEST_TIMEOUT_MS))
-    {
-      g_autofree gchar *now = pm_get_string (f, id, "StatusText");
-
-      g_error ("process %u: StatusText never became “%s” (it is “%s”)", id, text, now);
-    }
-}
-
 /* The id of the one process being started (Start has not answered yet). */
 static guint32
 starting_id (PmFixture *f, guint32 *pid_out)
@@ -269,7 +240,7 @@ test_notify (PmFixture *f, gconstpointer data)
   g_assert_true (pm_list_lookup (f, id, NULL, &listed_pid, NULL, NULL));
   g_assert_cmpuint (listed_pid, ==, pid);
   /* STATUS= before READY=1 already shows. */
-  wait_status (f, id, "warming up");
+  pm_wait_string (f, id, "StatusText", "warming up");
   assert_still_starting (f, call, id);
 
   address = child_notify_socket (pid);
@@ -277,7 +248,7 @@ test_notify (PmFixture *f, gconstpointer data)
   g_assert_true (address[0] == '@');
 
   g_assert_cmpuint (go_and_expect_ready (f, call, go, marker), ==, id);
-  wait_status (f, id, "serving");
+  pm_wait_string (f, id, "StatusText", "serving");
   /* No watchdog: no watchdog variables. */
   wd_pid = marker_value (marker, "WATCHDOG_PID");
   g_assert_cmpstr (wd_pid, ==, "");
@@ -368,7 +339,7 @@ test_notify_forged (PmFixture *f, gconstpointer data)
                                   " 'args': <[%s, %s, 'status=warming up']>}",
                                   NOTIFY_SCRIPT, go, marker));
   id = starting_id (f, &pid);
-  wait_status (f, id, "warming up");
+  pm_wait_string (f, id, "StatusText", "warming up");
   address = child_notify_socket (pid);
   g_assert_nonnull (address);
 
@@ -380,7 +351,7 @@ test_notify_forged (PmFixture *f, gconstpointer data)
   /* The child's own datagrams come after the forged ones on the same
    * socket: once they are seen, the forged ones were read, and dropped. */
   g_assert_cmpuint (go_and_expect_ready (f, call, go, marker), ==, id);
-  wait_status (f, id, "serving");
+  pm_wait_string (f, id, "StatusText", "serving");
   g_assert_false (status_was_ever (f, id, "forged"));
   stop_name (f, "svc");
 }
