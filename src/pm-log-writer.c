@@ -463,7 +463,7 @@ writer_rotate_reusing (PmLogWriter *w,
         }
       return errno;
     }
-  fd_take_mode_owner (w->reuse_fd, &w->renamed_st);
+  /* Its mode and owner were given when it was emptied. */
   close (w->fd);
   w->fd = g_steal_fd (&w->reuse_fd);
   return 0;
