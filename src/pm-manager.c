@@ -56,6 +56,8 @@ struct _PmManager
   guint                     activity;    /* calls and forgets since the last trim */
   guint                     trim_timer;
   gboolean                  shutting_down;
+  GVariant                 *list_reply;  /* List's last answer, while nothing in it changed */
+  guint64                   list_generation;
 };
 
 static void pm_manager_iface_init (PmDBusProcessManagerIface *iface);
@@ -414,6 +416,7 @@ forget (PmManager *self,
       g_ptr_array_remove_index (self->processes, i);
     else
       g_ptr_array_remove (self->processes, process);
+    g_clear_pointer (&self->list_reply, g_variant_unref);
   }
 }
 
@@ -805,6 +808,7 @@ start_now (PmManager *self,
 
   g_ptr_array_add (self->processes, g_object_ref (process));
   g_hash_table_insert (self->by_id, GUINT_TO_POINTER (id), process);
+  g_clear_pointer (&self->list_reply, g_variant_unref);
   g_signal_connect_object (process, "handle-stop",
                            G_CALLBACK (on_process_handle_stop), self, 0);
   g_signal_connect_object (process, "handle-restart",
@@ -1019,16 +1023,30 @@ pm_manager_handle_list (PmDBusProcessManager  *iface,
                         GDBusMethodInvocation *invocation)
 {
   PmManager *self = PM_MANAGER (iface);
-  /* Each process keeps its entry: the reply is an array of references. */
-  g_autofree GVariant **entries = g_new (GVariant *, self->processes->len);
 
   note_activity (PM_MANAGER (iface));
 
-  for (guint i = 0; i < self->processes->len; i++)
-    entries[i] = pm_process_get_list_entry (g_ptr_array_index (self->processes, i));
-  pm_dbus_process_manager_complete_list (iface, invocation,
-                                         g_variant_new_array (G_VARIANT_TYPE ("(ususu)"), entries,
-                                                              self->processes->len));
+  /* Ten thousand idle processes are asked about again and again: the last
+   * answer stands until a process comes, goes or changes. */
+  if (self->list_reply == NULL || self->list_generation != pm_process_get_generation ())
+    {
+      /* Built afresh, in one go: GDBus writes a message by walking the
+       * value, and entries made one after the other lie together in memory
+       * (an entry kept by each process since it last changed is cheaper to
+       * rebuild from, but then each reply walks ten thousand scattered
+       * ones). Not serialised: from serialised form GDBus creates a child
+       * value for every field it writes. */
+      g_autofree GVariant **entries = g_new (GVariant *, self->processes->len);
+
+      for (guint i = 0; i < self->processes->len; i++)
+        entries[i] = pm_process_new_list_entry (g_ptr_array_index (self->processes, i));
+      g_clear_pointer (&self->list_reply, g_variant_unref);
+      self->list_reply = g_variant_ref_sink (g_variant_new_array (G_VARIANT_TYPE ("(ususu)"),
+                                                                 entries,
+                                                                 self->processes->len));
+      self->list_generation = pm_process_get_generation ();
+    }
+  pm_dbus_process_manager_complete_list (iface, invocation, self->list_reply);
   return TRUE;
 }
 
@@ -1160,6 +1178,7 @@ pm_manager_dispose (GObject *object)
   g_clear_pointer (&self->callers, g_hash_table_unref);
   g_clear_pointer (&self->by_id, g_hash_table_unref);
   g_clear_pointer (&self->processes, g_ptr_array_unref);
+  g_clear_pointer (&self->list_reply, g_variant_unref);
   g_clear_object (&self->object_manager);
   g_clear_object (&self->connection);
 

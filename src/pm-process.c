@@ -101,7 +101,6 @@ struct _PmProcess
   /* What List and GetManagedObjects send for this process, built when first
    * asked and dropped on any property change: with 10,000 processes a query
    * would otherwise rebuild 130,000 values from their GValues. */
-  GVariant             *list_entry;  /* (ususu) */
   GBytes               *properties;  /* a{sv}, serialised */
 };
 
@@ -913,22 +912,17 @@ pm_process_get_removing (PmProcess *self)
 /* ---- cached query replies ---------------------------------------------- */
 
 GVariant *
-pm_process_get_list_entry (PmProcess *self)
+pm_process_new_list_entry (PmProcess *self)
 {
-  if (self->list_entry == NULL)
-    {
-      PmDBusProcessManagerProcess *i = iface (self);
-      GVariant *fields[] = {
-        g_variant_new_uint32 (self->id),
-        g_variant_new_string (self->opts->name),
-        g_variant_new_uint32 ((guint32) self->pid),
-        g_variant_new_string (pm_process_state_to_string (self->state)),
-        g_variant_new_uint32 (pm_dbus_process_manager_process_get_restarts (i)),
-      };
+  GVariant *fields[] = {
+    g_variant_new_uint32 (self->id),
+    g_variant_new_string (self->opts->name),
+    g_variant_new_uint32 ((guint32) self->pid),
+    g_variant_new_string (pm_process_state_to_string (self->state)),
+    g_variant_new_uint32 (pm_dbus_process_manager_process_get_restarts (iface (self))),
+  };
 
-      self->list_entry = g_variant_ref_sink (g_variant_new_tuple (fields, G_N_ELEMENTS (fields)));
-    }
-  return self->list_entry;
+  return g_variant_new_tuple (fields, G_N_ELEMENTS (fields));
 }
 
 static GVariant *
@@ -947,13 +941,22 @@ pm_process_get_properties (GDBusInterfaceSkeleton *skeleton)
   return g_variant_new_from_bytes (G_VARIANT_TYPE_VARDICT, self->properties, TRUE);
 }
 
+/* Bumped by every change of any process's properties. */
+static guint64 generation;
+
+guint64
+pm_process_get_generation (void)
+{
+  return generation;
+}
+
 static void
 pm_process_notify (GObject    *object,
                    GParamSpec *pspec)
 {
   PmProcess *self = PM_PROCESS (object);
 
-  g_clear_pointer (&self->list_entry, g_variant_unref);
+  generation++;
   g_clear_pointer (&self->properties, g_bytes_unref);
   G_OBJECT_CLASS (pm_process_parent_class)->notify (object, pspec);
 }
@@ -1066,7 +1069,6 @@ pm_process_dispose (GObject *object)
   ipc_close (self);
   g_clear_pointer (&self->ipc_line, g_free);
   g_clear_pointer (&self->log, pm_log_client_free);
-  g_clear_pointer (&self->list_entry, g_variant_unref);
   g_clear_pointer (&self->properties, g_bytes_unref);
 
   G_OBJECT_CLASS (pm_process_parent_class)->dispose (object);

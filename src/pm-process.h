@@ -46,7 +46,8 @@ const char    *pm_process_state_to_string (PmProcessState state);
 
 /* This process's entry in List's reply, (ususu); valid until a property
  * changes. */
-GVariant      *pm_process_get_list_entry (PmProcess *self);
+GVariant      *pm_process_new_list_entry (PmProcess *self);
+guint64        pm_process_get_generation (void);
 
 /* Spawns the child; PM_ERROR_SPAWN_FAILED when it cannot be. */
 gboolean       pm_process_spawn          (PmProcess *self,

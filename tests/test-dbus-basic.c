@@ -220,6 +220,52 @@ test_list_order (PmFixture *f, gconstpointer data)
     }
 }
 
+/* List's answer is kept while nothing changes: each change shows in the next
+ * one (a new process, an exit, a restart with its new pid, a removal). */
+static void
+test_list_follows_changes (PmFixture *f, gconstpointer data)
+{
+  g_autofree gchar *state = NULL;
+  guint32 pid = 0, restarts = 99, list_pid = 0, first_pid, crash;
+  guint32 keep = pm_start_ok (f, pm_opts ("{'script': <%s>, 'name': <'keep'>}", LONG_SCRIPT),
+                              NULL);
+  guint32 exits;
+  PmSignal *s;
+
+  g_assert_cmpuint (pm_list_count (f), ==, 1);
+  g_assert_cmpuint (pm_list_count (f), ==, 1);
+
+  /* A new process, then its exit. */
+  exits = pm_start_ok (f, pm_opts ("{'script': <%s>, 'args': <['7']>, 'restartAt': <@au []>}",
+                                   pm_data_file ("exit-with.sh")), NULL);
+  g_assert_cmpuint (pm_list_count (f), ==, 2);
+  g_assert_nonnull (pm_wait_for_signal (f, "Exited", exits, PM_TEST_TIMEOUT_MS));
+  pm_wait_state (f, exits, "exited");
+  g_assert_true (pm_list_lookup (f, exits, NULL, &list_pid, &state, NULL));
+  g_assert_cmpstr (state, ==, "exited");
+  g_assert_cmpuint (list_pid, ==, 0);
+  g_clear_pointer (&state, g_free);
+
+  /* A restart: its count and the new pid. */
+  crash = pm_start_ok (f, pm_opts ("{'script': <%s>, 'restartAt': <@au [50]>}", LONG_SCRIPT),
+                       &first_pid);
+  g_assert_true (pm_list_lookup (f, crash, NULL, NULL, NULL, &restarts));
+  g_assert_cmpuint (restarts, ==, 0);
+  g_assert_cmpint (kill ((pid_t) first_pid, SIGKILL), ==, 0);
+  s = pm_wait_for_nth_signal (f, "Started", crash, 2, PM_TEST_TIMEOUT_MS);
+  g_assert_nonnull (s);
+  g_assert_true (pm_list_lookup (f, crash, NULL, &pid, &state, &restarts));
+  g_assert_cmpuint (restarts, ==, 1);
+  g_assert_cmpuint (pid, ==, s->pid);
+  g_assert_cmpuint (pid, !=, first_pid);
+  g_assert_cmpstr (state, ==, "running");
+
+  /* A removal. */
+  g_assert_cmpuint (pm_stop (f, "keep", NULL), ==, 1);
+  g_assert_nonnull (pm_wait_for_signal (f, "Exited", keep, PM_TEST_TIMEOUT_MS));
+  g_assert_false (pm_list_lookup (f, keep, NULL, NULL, NULL, NULL));
+}
+
 static void
 test_version (PmFixture *f, gconstpointer data)
 {
@@ -1237,6 +1283,7 @@ main (int argc, char **argv)
 
   pm_test_add ("/basic/list/empty", test_list_empty, NULL);
   pm_test_add ("/basic/list/by-increasing-id", test_list_order, NULL);
+  pm_test_add ("/basic/list/follows-changes", test_list_follows_changes, NULL);
   pm_test_add ("/basic/start/ids-increase-from-1", test_start_ids, NULL);
   pm_test_add ("/basic/start/replies-after-spawn", test_start_reply_after_spawn, NULL);
   pm_test_add ("/basic/start/started-signal", test_started_signal, NULL);
