@@ -102,6 +102,7 @@ struct _PmProcess
    * asked and dropped on any property change: with 10,000 processes a query
    * would otherwise rebuild 130,000 values from their GValues. */
   GBytes               *properties;  /* a{sv}, serialised */
+  gboolean              properties_asked;  /* once since the last change */
 };
 
 G_DEFINE_FINAL_TYPE (PmProcess, pm_process, PM_DBUS_TYPE_PROCESS_MANAGER_PROCESS_SKELETON)
@@ -725,7 +726,7 @@ pm_process_spawn (PmProcess *self,
     pm_log_client_set_line_func (self->log, on_output_line, self);
   pm_log_client_attach (self->log, child.stdout_fd, child.stderr_fd);
 
-  pm_state_add (child.pid);
+  pm_state_add (child.pid, child.start_time);
   /* Held until the child and its group are gone. */
   pm_reaper_watch (child.pid, on_child_exit, g_object_ref (self));
 
@@ -932,10 +933,19 @@ pm_process_get_properties (GDBusInterfaceSkeleton *skeleton)
 
   if (self->properties == NULL)
     {
-      g_autoptr(GVariant) built = g_variant_ref_sink (
-          G_DBUS_INTERFACE_SKELETON_CLASS (pm_process_parent_class)->get_properties (skeleton));
+      GVariant *built = G_DBUS_INTERFACE_SKELETON_CLASS (pm_process_parent_class)->get_properties (skeleton);
 
-      self->properties = g_variant_get_data_as_bytes (built);
+      /* Asked once since the last change (InterfacesAdded, as a process
+       * is exported): GDBus writes a value in tree form fastest. Asked
+       * again (GetManagedObjects), it is kept, serialised, which a
+       * thousand processes' replies build fastest from. */
+      if (!self->properties_asked)
+        {
+          self->properties_asked = TRUE;
+          return built;
+        }
+      self->properties = g_variant_get_data_as_bytes (g_variant_ref_sink (built));
+      g_variant_unref (built);
     }
   /* Floating, as the object manager expects; it shares the bytes. */
   return g_variant_new_from_bytes (G_VARIANT_TYPE_VARDICT, self->properties, TRUE);
@@ -958,6 +968,7 @@ pm_process_notify (GObject    *object,
 
   generation++;
   g_clear_pointer (&self->properties, g_bytes_unref);
+  self->properties_asked = FALSE;
   G_OBJECT_CLASS (pm_process_parent_class)->notify (object, pspec);
 }
 

@@ -36,6 +36,7 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -47,6 +48,7 @@
 #include "pm-notify.h"
 #include "pm-reaper.h"
 #include "pm-spawn.h"
+#include "pm-state.h"
 
 /* Where node looks for its IPC channel, as child_process.fork() sets it up. */
 #define NODE_CHANNEL_TARGET_FD 3
@@ -507,6 +509,50 @@ child_main (void *data)
   return 127;
 }
 
+/* A process's start time in /proc/PID/stat is CLOCK_BOOTTIME at its fork,
+ * in clock ticks. Read just before and just after the clone, the clock
+ * names the child's tick whenever both reads fall in the same one (all but
+ * about one spawn in a hundred): no open and read of /proc/PID/stat per
+ * Start. The first such value is checked against /proc; any difference
+ * turns this off for good. */
+static int boottime_trusted = -1;   /* -1: not checked yet */
+
+static guint64
+boottime_ticks (void)
+{
+  static long ns_per_tick;
+  struct timespec ts;
+
+  if (ns_per_tick == 0)
+    {
+      long hz = sysconf (_SC_CLK_TCK);
+
+      ns_per_tick = hz > 0 && 1000000000L % hz == 0 ? 1000000000L / hz : -1;
+    }
+  if (ns_per_tick < 0 || boottime_trusted == 0 || clock_gettime (CLOCK_BOOTTIME, &ts) < 0)
+    return 0;
+  return ((guint64) ts.tv_sec * 1000000000ULL + (guint64) ts.tv_nsec) / (guint64) ns_per_tick;
+}
+
+static guint64
+child_start_time (pid_t   pid,
+                  guint64 before,
+                  guint64 after)
+{
+  guint64 proc;
+
+  if (before == 0 || before != after)
+    return 0;
+  if (boottime_trusted > 0)
+    return before;
+  proc = pm_state_start_time (pid);
+  boottime_trusted = proc == before;
+  if (!boottime_trusted)
+    g_debug ("CLOCK_BOOTTIME gave %" G_GUINT64_FORMAT " ticks, /proc %" G_GUINT64_FORMAT
+             ": start times are read from /proc", before, proc);
+  return proc;
+}
+
 /* Spawns like posix_spawn: clone(CLONE_VM | CLONE_VFORK) copies no page
  * tables, so the cost of a spawn does not grow with the daemon's memory,
  * and the parent's heap is not made copy-on-write under its feet; with
@@ -516,7 +562,8 @@ child_main (void *data)
  * fork). */
 static pid_t
 clone_child (ChildArgs *a,
-             int       *errsv)
+             int       *errsv,
+             guint64   *start_time)
 {
   static guint8 *stack;
   const gsize stack_size = 64 * 1024;
@@ -526,6 +573,7 @@ clone_child (ChildArgs *a,
   int dumpable;
   pid_t pid;
   gssize n;
+  guint64 before, after;
 
   if (stack == NULL)
     stack = g_malloc (stack_size);
@@ -545,8 +593,10 @@ clone_child (ChildArgs *a,
   sigfillset (&all);
   pthread_sigmask (SIG_SETMASK, &all, &old);
   dumpable = a->creds != NULL ? prctl (PR_GET_DUMPABLE, 0, 0, 0, 0) : 0;
+  before = boottime_ticks ();
   pid = clone (child_main, stack + stack_size, flags, a);
   *errsv = errno;
+  after = boottime_ticks ();
   /* A child that changed its uid made the memory it shares with us (ours)
    * undumpable, as the kernel does on every change of credentials. */
   if (dumpable > 0 && prctl (PR_GET_DUMPABLE, 0, 0, 0, 0) != dumpable)
@@ -574,6 +624,7 @@ clone_child (ChildArgs *a,
         ;
       return -1;
     }
+  *start_time = child_start_time (pid, before, after);
   return pid;
 }
 
@@ -620,16 +671,70 @@ pm_spawn_init (GError **error)
   return TRUE;
 }
 
+/* The size of our descriptor table (FDSize in /proc/self/status): every
+ * descriptor in use lies below it. 0 when it cannot be read. */
+static guint64
+fd_table_size (void)
+{
+  char buf[4096];
+  const char *p;
+  ssize_t n;
+  int fd = open ("/proc/self/status", O_RDONLY | O_CLOEXEC);
+
+  if (fd < 0)
+    return 0;
+  n = read (fd, buf, sizeof buf - 1);
+  close (fd);
+  if (n <= 0)
+    return 0;
+  buf[n] = '\0';
+  p = strstr (buf, "\nFDSize:");
+  return p != NULL ? g_ascii_strtoull (p + strlen ("\nFDSize:"), NULL, 10) : 0;
+}
+
+/* Starts that may skip the check: as many as the free numbers above the
+ * table, at the soft limit of the time, had room for. Only Starts take
+ * descriptors for good (the reserve is for what comes and goes). */
+#define FD_CREDIT_MAX 64
+static guint64 fd_credit;
+static rlim_t  fd_credit_limit;
+
 gboolean
 pm_spawn_check_descriptors (GError **error)
 {
   int probe[FDS_PER_START + FD_RESERVE];
+  struct rlimit lim;
+  guint64 table;
   int n = 0, errsv = 0;
 
   if (!slots_init (error))
     return FALSE;
-  /* The kernel's count is the only exact one: take what a Start and the
-   * daemon's reserve need, and give it back at once. */
+
+  if (getrlimit (RLIMIT_NOFILE, &lim) == 0)
+    {
+      /* Granted at this limit or a lower one (prlimit can lower it). */
+      if (fd_credit > 0 && lim.rlim_cur >= fd_credit_limit)
+        {
+          fd_credit--;
+          return TRUE;
+        }
+      fd_credit = 0;
+      /* Far from the limit (the usual case), one read of /proc shows it
+       * for the next Starts too: the descriptors at and above the table's
+       * size are all free. */
+      table = fd_table_size ();
+      if (table > 0 && lim.rlim_cur > table &&
+          lim.rlim_cur - table >= FD_RESERVE + FDS_PER_START)
+        {
+          fd_credit = MIN ((lim.rlim_cur - table - FD_RESERVE) / FDS_PER_START - 1,
+                           FD_CREDIT_MAX);
+          fd_credit_limit = lim.rlim_cur;
+          return TRUE;
+        }
+    }
+
+  /* Near the limit the kernel's count is the only exact one: take what a
+   * Start and the daemon's reserve need, and give it back at once. */
   for (; n < (int) G_N_ELEMENTS (probe); n++)
     {
       probe[n] = fcntl (slots[SLOT_STDIN], F_DUPFD_CLOEXEC, 0);
@@ -772,7 +877,7 @@ pm_spawn (const PmOptions *opts,
         ipc[1] = -1;
         a.n_fds = 4;
       }
-    pid = clone_child (&a, &errsv);
+    pid = clone_child (&a, &errsv, &out->start_time);
     /* With CLONE_VFORK the child has set its group and exec'd (or failed)
      * by now: the write ends are its alone. */
     slot_clear (SLOT_STDOUT);

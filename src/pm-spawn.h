@@ -18,6 +18,7 @@ typedef struct
   int   stdout_fd;  /* read ends, non-blocking, close-on-exec */
   int   stderr_fd;
   int   ipc_fd;     /* node children: our end of the IPC channel; else -1 */
+  guint64 start_time; /* its start time as /proc/PID/stat gives it; 0: not known */
 } PmSpawned;
 
 /* At start-up, before anything opens many descriptors: reserves the low

@@ -365,13 +365,15 @@ on_removed_idle (gpointer user_data)
 }
 
 void
-pm_state_add (pid_t pgid)
+pm_state_add (pid_t   pgid,
+              guint64 start_time)
 {
-  guint64 start = pm_state_start_time (pgid);
+  guint64 start;
   char line[64];
 
   if (live == NULL)
     return;
+  start = start_time != 0 ? start_time : pm_state_start_time (pgid);
   /* In order: the group id may be one just removed, reused. */
   flush_removed ();
   g_hash_table_replace (live, GINT_TO_POINTER (pgid), g_memdup2 (&start, sizeof start));

@@ -33,7 +33,10 @@ gboolean pm_state_start_watchdog (const char *self_exe,
                                   GError    **error);
 /* After owning the bus name: kills what dead instances left, then records. */
 void     pm_state_claim         (void);
-void     pm_state_add           (pid_t        pgid);
+/* Records group @pgid, whose leader started at @start_time (0: read from
+ * /proc here). */
+void     pm_state_add           (pid_t        pgid,
+                                 guint64      start_time);
 void     pm_state_remove        (pid_t        pgid);
 /* Clean exit: removes the state file, lets the watchdog go. */
 void     pm_state_shutdown      (void);

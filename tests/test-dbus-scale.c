@@ -363,6 +363,12 @@ test_crash_restarts (PmFixture *f, gconstpointer data)
     g_assert_cmpuint (pm_rss_kib (daemon), <=, base_rss + 1024);
 }
 
+static gboolean
+no_children_cond (gpointer data)
+{
+  return count_children (GPOINTER_TO_INT (data)) == 0;
+}
+
 /* (3) Out of descriptors: a Start is refused with LimitExceeded, nothing is
  * half started, and once a process is gone Start works again. */
 static void
@@ -374,6 +380,14 @@ test_descriptor_limit (PmFixture *f, gconstpointer data)
   struct rlimit lim;
   guint base_fds, started, tries;
   Listed l;
+
+  /* A few Starts first: far from the limit the daemon lets the next
+   * Starts skip the check; lowering the limit must end that. */
+  g_assert_cmpuint (start_many (f, sleeper_opts ("warm"), 3, &errors), ==, 3);
+  g_clear_pointer (&errors, g_free);
+  g_assert_cmpuint (pm_stop (f, "warm", &error), ==, 3);
+  g_assert_no_error (error);
+  g_assert_true (pm_wait_for (no_children_cond, GINT_TO_POINTER (daemon), PM_TEST_TIMEOUT_MS));
 
   pm_iterate_for (100);
   base_fds = pm_count_fds (daemon);
