@@ -26,6 +26,10 @@
  *       thread, no work per call) and times N calls of it
  *   baseline-spawn N PROGRAM [ARGS]
  *       the floor for Start: N × posix_spawn (returns once exec is done)
+ *   spawn-floor N PROGRAM [ARGS]
+ *       the floor for Start over D-Bus: a bare GDBus method (own connection
+ *       and thread, as floor) that posix_spawns PROGRAM and replies with its
+ *       pid; N calls of it, each timed
  *   emit N
  *       the GDBus floor for StopAll's messages: N × the four signals one
  *       stopped process sends (Stopping, PropertiesChanged, Exited,
@@ -477,6 +481,102 @@ cmd_floor (int argc, char **argv)
   return 0;
 }
 
+/* ---- the floor of Start over D-Bus ---------------------------------------- */
+
+typedef struct {
+  Floor    fl;
+  char   **argv;
+  GArray  *pids;     /* pid_t, the server thread's until the calls are done */
+} SpawnFloor;
+
+static void
+spawn_floor_method (GDBusConnection *c, const char *sender, const char *path,
+                    const char *iface, const char *method, GVariant *params,
+                    GDBusMethodInvocation *inv, gpointer data)
+{
+  SpawnFloor *sf = data;
+  pid_t pid;
+
+  if (posix_spawn (&pid, sf->argv[0], NULL, NULL, sf->argv, environ) != 0)
+    die ("posix_spawn", NULL);
+  g_array_append_val (sf->pids, pid);
+  g_dbus_method_invocation_return_value (inv, g_variant_new ("(u)", (guint32) pid));
+}
+
+static gpointer
+spawn_floor_thread (gpointer data)
+{
+  static const GDBusInterfaceVTable vtable = { spawn_floor_method, NULL, NULL, { 0 } };
+  SpawnFloor *sf = data;
+  g_autoptr(GMainContext) ctx = g_main_context_new ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GDBusNodeInfo) info = g_dbus_node_info_new_for_xml (
+      "<node><interface name='org.elife.Bench.Floor'><method name='Spawn'>"
+      "<arg type='u' direction='out'/></method></interface></node>", &error);
+  GDBusConnection *c;
+
+  g_main_context_push_thread_default (ctx);
+  c = g_dbus_connection_new_for_address_sync (
+      sf->fl.address, G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+                      G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION, NULL, NULL, &error);
+  if (c == NULL || info == NULL)
+    die ("spawn-floor connection", error);
+  if (g_dbus_connection_register_object (c, "/floor", info->interfaces[0], &vtable, sf, NULL,
+                                         &error) == 0)
+    die ("spawn-floor object", error);
+  sf->fl.loop = g_main_loop_new (ctx, FALSE);
+  g_mutex_lock (&sf->fl.lock);
+  sf->fl.name = g_strdup (g_dbus_connection_get_unique_name (c));
+  g_cond_signal (&sf->fl.cond);
+  g_mutex_unlock (&sf->fl.lock);
+  g_main_loop_run (sf->fl.loop);
+  return NULL;
+}
+
+static int
+cmd_spawn_floor (int argc, char **argv)
+{
+  SpawnFloor sf = { { 0 } };
+  gint64 *v;
+  int n;
+
+  if (argc < 2)
+    die ("spawn-floor N PROGRAM [ARGS]", NULL);
+  n = atoi (argv[0]);
+  sf.argv = argv + 1;
+  sf.pids = g_array_new (FALSE, FALSE, sizeof (pid_t));
+  sf.fl.address = g_getenv ("PMDRV_ADDRESS");
+  g_mutex_init (&sf.fl.lock);
+  g_cond_init (&sf.fl.cond);
+  g_thread_unref (g_thread_new ("spawn-floor", spawn_floor_thread, &sf));
+  g_mutex_lock (&sf.fl.lock);
+  while (sf.fl.name == NULL)
+    g_cond_wait (&sf.fl.cond, &sf.fl.lock);
+  g_mutex_unlock (&sf.fl.lock);
+
+  v = g_new (gint64, n);
+  for (int i = 0; i < n; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      gint64 t0 = g_get_monotonic_time ();
+      g_autoptr(GVariant) r = g_dbus_connection_call_sync (conn, sf.fl.name, "/floor",
+                                                           "org.elife.Bench.Floor", "Spawn",
+                                                           NULL, G_VARIANT_TYPE ("(u)"),
+                                                           G_DBUS_CALL_FLAGS_NONE, 120000,
+                                                           NULL, &error);
+      if (r == NULL)
+        die ("spawn-floor call", error);
+      v[i] = g_get_monotonic_time () - t0;
+    }
+  /* Every reply is in: the server thread adds no more. */
+  for (guint i = 0; i < sf.pids->len; i++)
+    kill (g_array_index (sf.pids, pid_t, i), SIGKILL);
+  for (guint i = 0; i < sf.pids->len; i++)
+    waitpid (g_array_index (sf.pids, pid_t, i), NULL, 0);
+  stats ("spawn_floor_us", v, n);
+  return 0;
+}
+
 /* ---- restart lateness ---------------------------------------------------- */
 
 typedef struct {
@@ -774,6 +874,11 @@ main (int argc, char **argv)
     return cmd_lateness (argc - 3, argv + 3);
   if (g_str_equal (cmd, "emit"))
     return cmd_emit (argc - 3, argv + 3);
+  if (g_str_equal (cmd, "spawn-floor"))
+    {
+      g_setenv ("PMDRV_ADDRESS", argv[1], TRUE);
+      return cmd_spawn_floor (argc - 3, argv + 3);
+    }
   if (g_str_equal (cmd, "floor"))
     {
       g_setenv ("PMDRV_ADDRESS", argv[1], TRUE);
