@@ -35,6 +35,10 @@
  *       stopped process sends (Stopping, PropertiesChanged, Exited,
  *       InterfacesRemoved), emitted from this one thread as the daemon's
  *       main loop does, then flushed; wall time and this process's CPU
+ *   baseline-kill N
+ *       the kernel's share of StopAll: N × /bin/sleep 1000 spawned, each
+ *       leading its own group; after 1 s, SIGTERM to every group and every
+ *       child reaped, timed (wall and this process's CPU)
  *   baseline-lateness N DELAY_MS SCRIPT
  *       the floor for the same job: a GLib main loop that posix_spawns SCRIPT,
  *       reaps it, waits DELAY_MS with g_timeout_add and spawns again. Lateness
@@ -536,10 +540,11 @@ spawn_floor_thread (gpointer data)
 static int
 cmd_spawn_floor (int argc, char **argv)
 {
-  SpawnFloor sf = { { 0 } };
+  SpawnFloor sf;
   gint64 *v;
   int n;
 
+  memset (&sf, 0, sizeof sf);
   if (argc < 2)
     die ("spawn-floor N PROGRAM [ARGS]", NULL);
   n = atoi (argv[0]);
@@ -773,6 +778,44 @@ cmd_baseline_spawn (int argc, char **argv)
   return 0;
 }
 
+/* ---- the kernel's share of StopAll --------------------------------------- */
+
+static double rusage_ms (int who);
+
+static int
+cmd_baseline_kill (int argc, char **argv)
+{
+  char *sleep_argv[] = { "/bin/sleep", "1000", NULL };
+  posix_spawnattr_t attr;
+  double cpu0;
+  gint64 t0;
+  pid_t *pids;
+  int n;
+
+  if (argc < 1)
+    die ("baseline-kill N", NULL);
+  n = atoi (argv[0]);
+  pids = g_new (pid_t, n);
+  posix_spawnattr_init (&attr);
+  posix_spawnattr_setflags (&attr, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup (&attr, 0);
+  for (int i = 0; i < n; i++)
+    if (posix_spawn (&pids[i], sleep_argv[0], NULL, &attr, sleep_argv, environ) != 0)
+      die ("posix_spawn", NULL);
+  g_usleep (G_USEC_PER_SEC);
+
+  cpu0 = rusage_ms (RUSAGE_SELF);
+  t0 = g_get_monotonic_time ();
+  for (int i = 0; i < n; i++)
+    kill (-pids[i], SIGTERM);
+  for (int i = 0; i < n; i++)
+    while (waitpid (pids[i], NULL, 0) < 0 && errno == EINTR)
+      ;
+  printf ("kill_ms=%.1f\nkill_cpu_ms=%.1f\n", (g_get_monotonic_time () - t0) / 1000.0,
+          rusage_ms (RUSAGE_SELF) - cpu0);
+  return 0;
+}
+
 /* ---- the GDBus floor of StopAll's messages ------------------------------ */
 
 static double
@@ -872,6 +915,8 @@ main (int argc, char **argv)
     return cmd_list ();
   if (g_str_equal (cmd, "lateness"))
     return cmd_lateness (argc - 3, argv + 3);
+  if (g_str_equal (cmd, "baseline-kill"))
+    return cmd_baseline_kill (argc - 3, argv + 3);
   if (g_str_equal (cmd, "emit"))
     return cmd_emit (argc - 3, argv + 3);
   if (g_str_equal (cmd, "spawn-floor"))
