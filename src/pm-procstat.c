@@ -6,6 +6,8 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -112,4 +114,26 @@ pm_procstat_read (int      pid,
   *cpu_usec = pm_procstat_ticks_to_usec (ticks, tck > 0 ? (guint64) tck : 100);
   *rss_bytes = pages * (guint64) (page > 0 ? page : 4096);
   return TRUE;
+}
+
+gssize
+pm_procstat_read_file (const char *path,
+                       char       *buf,
+                       gsize       size)
+{
+  gssize n;
+  int fd;
+
+  g_return_val_if_fail (size > 0, -1);
+  fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  do
+    n = read (fd, buf, size - 1);
+  while (n < 0 && errno == EINTR);
+  close (fd);
+  if (n <= 0)
+    return -1;
+  buf[n] = '\0';
+  return n;
 }

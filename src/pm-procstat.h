@@ -29,4 +29,11 @@ gboolean pm_procstat_read            (int         pid,
                                       guint64    *cpu_usec,
                                       guint64    *rss_bytes);
 
+/* Reads a small /proc file (stat, status: one read returns it whole) into
+ * @buf, NUL-terminated; its length, or -1 when it cannot be read. No
+ * allocation: it runs on every Start. */
+gssize   pm_procstat_read_file       (const char *path,
+                                      char       *buf,
+                                      gsize       size);
+
 G_END_DECLS

@@ -46,6 +46,7 @@
 
 #include "pm-error.h"
 #include "pm-notify.h"
+#include "pm-procstat.h"
 #include "pm-reaper.h"
 #include "pm-spawn.h"
 #include "pm-state.h"
@@ -678,16 +679,9 @@ fd_table_size (void)
 {
   char buf[4096];
   const char *p;
-  ssize_t n;
-  int fd = open ("/proc/self/status", O_RDONLY | O_CLOEXEC);
 
-  if (fd < 0)
+  if (pm_procstat_read_file ("/proc/self/status", buf, sizeof buf) < 0)
     return 0;
-  n = read (fd, buf, sizeof buf - 1);
-  close (fd);
-  if (n <= 0)
-    return 0;
-  buf[n] = '\0';
   p = strstr (buf, "\nFDSize:");
   return p != NULL ? g_ascii_strtoull (p + strlen ("\nFDSize:"), NULL, 10) : 0;
 }

@@ -23,6 +23,7 @@
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 
+#include "pm-procstat.h"
 #include "pm-state.h"
 
 static char       *state_dir;
@@ -42,18 +43,10 @@ pm_state_start_time (pid_t pid)
   char path[64];
   char buf[1024];
   const char *p;
-  ssize_t n;
-  int fd;
 
   g_snprintf (path, sizeof path, "/proc/%d/stat", (int) pid);
-  fd = open (path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
+  if (pm_procstat_read_file (path, buf, sizeof buf) < 0)
     return 0;
-  n = read (fd, buf, sizeof buf - 1);
-  close (fd);
-  if (n <= 0)
-    return 0;
-  buf[n] = '\0';
 
   /* The command name may hold spaces and parentheses: fields are counted
    * from the last ')'. starttime is field 22; field 3 follows the ')'. */
@@ -74,18 +67,10 @@ process_group_of (const char *pid_str)
   char path[64];
   char buf[1024];
   const char *p;
-  ssize_t n;
-  int fd;
 
   g_snprintf (path, sizeof path, "/proc/%s/stat", pid_str);
-  fd = open (path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
+  if (pm_procstat_read_file (path, buf, sizeof buf) < 0)
     return 0;
-  n = read (fd, buf, sizeof buf - 1);
-  close (fd);
-  if (n <= 0)
-    return 0;
-  buf[n] = '\0';
   p = strrchr (buf, ')');
   /* ") S PPID PGRP" */
   if (p == NULL || (p = strchr (p + 1, ' ')) == NULL ||

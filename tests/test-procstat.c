@@ -2,6 +2,7 @@
  * of our own process checked against /proc/self. */
 #include "config.h"
 
+#include <string.h>
 #include <unistd.h>
 
 #include <glib.h>
@@ -107,6 +108,24 @@ test_read_self (void)
   g_assert_false (pm_procstat_read (-1, &cpu, &rss));
 }
 
+static void
+test_read_file (void)
+{
+  char buf[4096];
+  char tiny[8];
+  g_autofree char *expected = g_strdup_printf ("%d (", (int) getpid ());
+  gssize n = pm_procstat_read_file ("/proc/self/stat", buf, sizeof buf);
+
+  g_assert_cmpint (n, >, 0);
+  g_assert_cmpuint (strlen (buf), ==, (gsize) n);
+  g_assert_true (g_str_has_prefix (buf, expected));
+  /* Cut to the buffer, still terminated. */
+  g_assert_cmpint (pm_procstat_read_file ("/proc/self/stat", tiny, sizeof tiny), ==,
+                   (gssize) sizeof tiny - 1);
+  g_assert_cmpuint (strlen (tiny), ==, sizeof tiny - 1);
+  g_assert_cmpint (pm_procstat_read_file ("/proc/self/no-such-file", buf, sizeof buf), ==, -1);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -124,5 +143,6 @@ main (int argc, char **argv)
     }
   g_test_add_func ("/procstat/ticks-to-usec", test_ticks_to_usec);
   g_test_add_func ("/procstat/read-self", test_read_self);
+  g_test_add_func ("/procstat/read-file", test_read_file);
   return g_test_run ();
 }
