@@ -391,36 +391,24 @@ cmd_list (void)
 
 typedef struct {
   const char      *address;
-  GVariant        *reply;
+  char            *xml;       /* the served interface, org.elife.Bench.Floor */
+  GDBusInterfaceMethodCallFunc method;
+  gpointer         user_data; /* the method's */
   GMutex           lock;
   GCond            cond;
   char            *name;      /* the server's unique name, once up */
-  GMainLoop       *loop;
 } Floor;
 
-static void
-floor_method (GDBusConnection *c, const char *sender, const char *path, const char *iface,
-              const char *method, GVariant *params, GDBusMethodInvocation *inv, gpointer data)
-{
-  Floor *fl = data;
-
-  g_dbus_method_invocation_return_value (inv, fl->reply);
-}
-
+/* Serves fl->xml's interface at /floor on a connection of its own, from a
+ * thread of its own (as a daemon's main loop would, apart from the client). */
 static gpointer
 floor_thread (gpointer data)
 {
-  static const GDBusInterfaceVTable vtable = { floor_method, NULL, NULL, { 0 } };
   Floor *fl = data;
+  GDBusInterfaceVTable vtable = { fl->method, NULL, NULL, { 0 } };
   g_autoptr(GMainContext) ctx = g_main_context_new ();
   g_autoptr(GError) error = NULL;
-  /* The reply is one value: its type without the tuple's parentheses. */
-  const char *type = g_variant_get_type_string (fl->reply);
-  g_autofree char *xml = g_strdup_printf (
-      "<node><interface name='org.elife.Bench.Floor'><method name='Get'>"
-      "<arg type='%.*s' direction='out'/></method></interface></node>",
-      (int) strlen (type) - 2, type + 1);
-  g_autoptr(GDBusNodeInfo) info = g_dbus_node_info_new_for_xml (xml, &error);
+  g_autoptr(GDBusNodeInfo) info = g_dbus_node_info_new_for_xml (fl->xml, &error);
   GDBusConnection *c;
 
   g_main_context_push_thread_default (ctx);
@@ -429,23 +417,44 @@ floor_thread (gpointer data)
                    G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION, NULL, NULL, &error);
   if (c == NULL || info == NULL)
     die ("floor connection", error);
-  if (g_dbus_connection_register_object (c, "/floor", info->interfaces[0], &vtable, fl, NULL,
-                                         &error) == 0)
+  if (g_dbus_connection_register_object (c, "/floor", info->interfaces[0], &vtable,
+                                         fl->user_data, NULL, &error) == 0)
     die ("floor object", error);
-  fl->loop = g_main_loop_new (ctx, FALSE);
   g_mutex_lock (&fl->lock);
   fl->name = g_strdup (g_dbus_connection_get_unique_name (c));
   g_cond_signal (&fl->cond);
   g_mutex_unlock (&fl->lock);
-  g_main_loop_run (fl->loop);
+  g_main_loop_run (g_main_loop_new (ctx, FALSE));
   return NULL;
+}
+
+/* Starts the server and waits until it is on the bus. */
+static void
+floor_start (Floor *fl)
+{
+  fl->address = g_getenv ("PMDRV_ADDRESS");
+  g_mutex_init (&fl->lock);
+  g_cond_init (&fl->cond);
+  g_thread_unref (g_thread_new ("floor", floor_thread, fl));
+  g_mutex_lock (&fl->lock);
+  while (fl->name == NULL)
+    g_cond_wait (&fl->cond, &fl->lock);
+  g_mutex_unlock (&fl->lock);
+}
+
+static void
+floor_get (GDBusConnection *c, const char *sender, const char *path, const char *iface,
+           const char *method, GVariant *params, GDBusMethodInvocation *inv, gpointer data)
+{
+  g_dbus_method_invocation_return_value (inv, data);
 }
 
 static int
 cmd_floor (int argc, char **argv)
 {
   Floor fl = { 0 };
-  const char *method;
+  const char *method, *type;
+  GVariant *reply;
   gint64 *v;
   int n;
 
@@ -453,19 +462,19 @@ cmd_floor (int argc, char **argv)
     die ("floor N METHOD", NULL);
   n = atoi (argv[0]);
   method = argv[1];
-  fl.address = g_getenv ("PMDRV_ADDRESS");
   if (g_str_equal (method, "GetManagedObjects"))
-    fl.reply = call (PATH, "org.freedesktop.DBus.ObjectManager", method, NULL,
-                     G_VARIANT_TYPE ("(a{oa{sa{sv}}})"));
+    reply = call (PATH, "org.freedesktop.DBus.ObjectManager", method, NULL,
+                  G_VARIANT_TYPE ("(a{oa{sa{sv}}})"));
   else
-    fl.reply = call (PATH, IFACE, method, NULL, NULL);
-  g_mutex_init (&fl.lock);
-  g_cond_init (&fl.cond);
-  g_thread_unref (g_thread_new ("floor", floor_thread, &fl));
-  g_mutex_lock (&fl.lock);
-  while (fl.name == NULL)
-    g_cond_wait (&fl.cond, &fl.lock);
-  g_mutex_unlock (&fl.lock);
+    reply = call (PATH, IFACE, method, NULL, NULL);
+  /* The reply is one value: its type without the tuple's parentheses. */
+  type = g_variant_get_type_string (reply);
+  fl.xml = g_strdup_printf ("<node><interface name='org.elife.Bench.Floor'><method name='Get'>"
+                            "<arg type='%.*s' direction='out'/></method></interface></node>",
+                            (int) strlen (type) - 2, type + 1);
+  fl.method = floor_get;
+  fl.user_data = reply;
+  floor_start (&fl);
 
   v = g_new (gint64, n);
   for (int i = 0; i < n; i++)
@@ -480,7 +489,7 @@ cmd_floor (int argc, char **argv)
         die ("floor call", error);
       v[i] = g_get_monotonic_time () - t0;
     }
-  printf ("reply_bytes=%zu\n", g_variant_get_size (fl.reply));
+  printf ("reply_bytes=%zu\n", g_variant_get_size (reply));
   stats ("floor_us", v, n);
   return 0;
 }
@@ -488,7 +497,6 @@ cmd_floor (int argc, char **argv)
 /* ---- the floor of Start over D-Bus ---------------------------------------- */
 
 typedef struct {
-  Floor    fl;
   char   **argv;
   GArray  *pids;     /* pid_t, the server thread's until the calls are done */
 } SpawnFloor;
@@ -507,64 +515,31 @@ spawn_floor_method (GDBusConnection *c, const char *sender, const char *path,
   g_dbus_method_invocation_return_value (inv, g_variant_new ("(u)", (guint32) pid));
 }
 
-static gpointer
-spawn_floor_thread (gpointer data)
-{
-  static const GDBusInterfaceVTable vtable = { spawn_floor_method, NULL, NULL, { 0 } };
-  SpawnFloor *sf = data;
-  g_autoptr(GMainContext) ctx = g_main_context_new ();
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GDBusNodeInfo) info = g_dbus_node_info_new_for_xml (
-      "<node><interface name='org.elife.Bench.Floor'><method name='Spawn'>"
-      "<arg type='u' direction='out'/></method></interface></node>", &error);
-  GDBusConnection *c;
-
-  g_main_context_push_thread_default (ctx);
-  c = g_dbus_connection_new_for_address_sync (
-      sf->fl.address, G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-                      G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION, NULL, NULL, &error);
-  if (c == NULL || info == NULL)
-    die ("spawn-floor connection", error);
-  if (g_dbus_connection_register_object (c, "/floor", info->interfaces[0], &vtable, sf, NULL,
-                                         &error) == 0)
-    die ("spawn-floor object", error);
-  sf->fl.loop = g_main_loop_new (ctx, FALSE);
-  g_mutex_lock (&sf->fl.lock);
-  sf->fl.name = g_strdup (g_dbus_connection_get_unique_name (c));
-  g_cond_signal (&sf->fl.cond);
-  g_mutex_unlock (&sf->fl.lock);
-  g_main_loop_run (sf->fl.loop);
-  return NULL;
-}
-
 static int
 cmd_spawn_floor (int argc, char **argv)
 {
+  Floor fl = { 0 };
   SpawnFloor sf;
   gint64 *v;
   int n;
 
-  memset (&sf, 0, sizeof sf);
   if (argc < 2)
     die ("spawn-floor N PROGRAM [ARGS]", NULL);
   n = atoi (argv[0]);
   sf.argv = argv + 1;
   sf.pids = g_array_new (FALSE, FALSE, sizeof (pid_t));
-  sf.fl.address = g_getenv ("PMDRV_ADDRESS");
-  g_mutex_init (&sf.fl.lock);
-  g_cond_init (&sf.fl.cond);
-  g_thread_unref (g_thread_new ("spawn-floor", spawn_floor_thread, &sf));
-  g_mutex_lock (&sf.fl.lock);
-  while (sf.fl.name == NULL)
-    g_cond_wait (&sf.fl.cond, &sf.fl.lock);
-  g_mutex_unlock (&sf.fl.lock);
+  fl.xml = g_strdup ("<node><interface name='org.elife.Bench.Floor'><method name='Spawn'>"
+                     "<arg type='u' direction='out'/></method></interface></node>");
+  fl.method = spawn_floor_method;
+  fl.user_data = &sf;
+  floor_start (&fl);
 
   v = g_new (gint64, n);
   for (int i = 0; i < n; i++)
     {
       g_autoptr(GError) error = NULL;
       gint64 t0 = g_get_monotonic_time ();
-      g_autoptr(GVariant) r = g_dbus_connection_call_sync (conn, sf.fl.name, "/floor",
+      g_autoptr(GVariant) r = g_dbus_connection_call_sync (conn, fl.name, "/floor",
                                                            "org.elife.Bench.Floor", "Spawn",
                                                            NULL, G_VARIANT_TYPE ("(u)"),
                                                            G_DBUS_CALL_FLAGS_NONE, 120000,
