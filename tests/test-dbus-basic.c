@@ -1033,10 +1033,16 @@ test_node_extensions (PmFixture *f, gconstpointer data)
       g_autofree gchar *out = g_strdup_printf ("%s/out-%s", f->tmpdir, exts[i]);
       g_autofree gchar *script = NULL;
       g_autofree gchar *text = NULL;
+      /* Written aside and renamed: the file appears whole (a test reading
+       * it as soon as it exists could find it empty otherwise). */
       const char *body = g_str_equal (exts[i], "mjs")
-        ? "import { writeFileSync } from 'fs';\n"
-          "writeFileSync(process.argv[2], 'ran');\nsetInterval(() => {}, 1000);\n"
-        : "require('fs').writeFileSync(process.argv[2], 'ran');\n"
+        ? "import { writeFileSync, renameSync } from 'fs';\n"
+          "writeFileSync(process.argv[2] + '.tmp', 'ran');\n"
+          "renameSync(process.argv[2] + '.tmp', process.argv[2]);\n"
+          "setInterval(() => {}, 1000);\n"
+        : "const fs = require('fs');\n"
+          "fs.writeFileSync(process.argv[2] + '.tmp', 'ran');\n"
+          "fs.renameSync(process.argv[2] + '.tmp', process.argv[2]);\n"
           "setInterval(() => {}, 1000);\n";
 
       script = pm_write_script (f, name, body, 0644);
