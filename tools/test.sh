@@ -30,7 +30,7 @@ trap 'rm -f "$details"' EXIT
 tally () {
   local log=$1 name=$2 counts
   counts=$(python3 - "$log" "$name" "$details" <<'PY'
-import json, sys
+import json, re, sys
 ok = bad = 0
 with open(sys.argv[3], "a") as out:
     for line in open(sys.argv[1]):
@@ -41,9 +41,19 @@ with open(sys.argv[3], "a") as out:
         bad += 1
         text = (r.get("stdout") or "") + (r.get("stderr") or "")
         tail = text.splitlines()[-40:]
-        out.write("---- %s: %s %s after %.1f s; its last lines:\n"
+        out.write("---- %s: %s %s after %.1f s\n"
                   % (sys.argv[2], r["name"], r["result"], r.get("duration", 0)))
-        out.write("\n".join(tail) + "\n")
+        # What failed, even when it lies far above the tail: the failed
+        # cases and their assertions (GTest quotes a case's stderr inside
+        # one line, with its newlines escaped).
+        seen = []
+        for m in re.finditer(r'(not ok [^\n]*|ERROR:(?:(?!\\n)[^\n]){0,300}|Bail out[^\n]*)', text):
+            line = m.group(1)
+            if "run_case" not in line and line not in seen:
+                seen.append(line)
+        if seen:
+            out.write("what failed:\n" + "\n".join(seen[:12]) + "\n")
+        out.write("its last lines:\n" + "\n".join(tail) + "\n")
 print(ok, bad)
 PY
 )
