@@ -442,6 +442,28 @@ floor_start (Floor *fl)
   g_mutex_unlock (&fl->lock);
 }
 
+/* N calls of the floor's METHOD from the client's connection, each timed. */
+static gint64 *
+floor_time_calls (Floor *fl, const char *method, const GVariantType *reply_type, int n)
+{
+  gint64 *v = g_new (gint64, n);
+
+  for (int i = 0; i < n; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      gint64 t0 = g_get_monotonic_time ();
+      g_autoptr(GVariant) r = g_dbus_connection_call_sync (conn, fl->name, "/floor",
+                                                           "org.elife.Bench.Floor", method,
+                                                           NULL, reply_type,
+                                                           G_DBUS_CALL_FLAGS_NONE, 120000,
+                                                           NULL, &error);
+      if (r == NULL)
+        die ("floor call", error);
+      v[i] = g_get_monotonic_time () - t0;
+    }
+  return v;
+}
+
 static void
 floor_get (GDBusConnection *c, const char *sender, const char *path, const char *iface,
            const char *method, GVariant *params, GDBusMethodInvocation *inv, gpointer data)
@@ -476,19 +498,7 @@ cmd_floor (int argc, char **argv)
   fl.user_data = reply;
   floor_start (&fl);
 
-  v = g_new (gint64, n);
-  for (int i = 0; i < n; i++)
-    {
-      g_autoptr(GError) error = NULL;
-      gint64 t0 = g_get_monotonic_time ();
-      g_autoptr(GVariant) r = g_dbus_connection_call_sync (conn, fl.name, "/floor",
-                                                           "org.elife.Bench.Floor", "Get", NULL,
-                                                           NULL, G_DBUS_CALL_FLAGS_NONE, 120000,
-                                                           NULL, &error);
-      if (r == NULL)
-        die ("floor call", error);
-      v[i] = g_get_monotonic_time () - t0;
-    }
+  v = floor_time_calls (&fl, "Get", NULL, n);
   printf ("reply_bytes=%zu\n", g_variant_get_size (reply));
   stats ("floor_us", v, n);
   return 0;
@@ -534,20 +544,7 @@ cmd_spawn_floor (int argc, char **argv)
   fl.user_data = &sf;
   floor_start (&fl);
 
-  v = g_new (gint64, n);
-  for (int i = 0; i < n; i++)
-    {
-      g_autoptr(GError) error = NULL;
-      gint64 t0 = g_get_monotonic_time ();
-      g_autoptr(GVariant) r = g_dbus_connection_call_sync (conn, fl.name, "/floor",
-                                                           "org.elife.Bench.Floor", "Spawn",
-                                                           NULL, G_VARIANT_TYPE ("(u)"),
-                                                           G_DBUS_CALL_FLAGS_NONE, 120000,
-                                                           NULL, &error);
-      if (r == NULL)
-        die ("spawn-floor call", error);
-      v[i] = g_get_monotonic_time () - t0;
-    }
+  v = floor_time_calls (&fl, "Spawn", G_VARIANT_TYPE ("(u)"), n);
   /* Every reply is in: the server thread adds no more. */
   for (guint i = 0; i < sf.pids->len; i++)
     kill (g_array_index (sf.pids, pid_t, i), SIGKILL);
