@@ -504,6 +504,17 @@ cmd_floor (int argc, char **argv)
   return 0;
 }
 
+/* SIGKILL to each of @pids and every one reaped: the baselines' children. */
+static void
+kill_and_reap (const pid_t *pids, guint n)
+{
+  for (guint i = 0; i < n; i++)
+    kill (pids[i], SIGKILL);
+  for (guint i = 0; i < n; i++)
+    while (waitpid (pids[i], NULL, 0) < 0 && errno == EINTR)
+      ;
+}
+
 /* ---- the floor of Start over D-Bus ---------------------------------------- */
 
 typedef struct {
@@ -546,10 +557,7 @@ cmd_spawn_floor (int argc, char **argv)
 
   v = floor_time_calls (&fl, "Spawn", G_VARIANT_TYPE ("(u)"), n);
   /* Every reply is in: the server thread adds no more. */
-  for (guint i = 0; i < sf.pids->len; i++)
-    kill (g_array_index (sf.pids, pid_t, i), SIGKILL);
-  for (guint i = 0; i < sf.pids->len; i++)
-    waitpid (g_array_index (sf.pids, pid_t, i), NULL, 0);
+  kill_and_reap ((pid_t *) sf.pids->data, sf.pids->len);
   stats ("spawn_floor_us", v, n);
   return 0;
 }
@@ -742,17 +750,24 @@ cmd_baseline_spawn (int argc, char **argv)
         die ("posix_spawn", NULL);
       v[i] = g_get_monotonic_time () - t0;
     }
-  for (int i = 0; i < n; i++)
-    kill (pids[i], SIGKILL);
-  for (int i = 0; i < n; i++)
-    waitpid (pids[i], NULL, 0);
+  kill_and_reap (pids, n);
   stats ("spawn_us", v, n);
   return 0;
 }
 
-/* ---- the kernel's share of StopAll --------------------------------------- */
+/* ---- the GDBus floor of StopAll's messages ------------------------------ */
 
-static double rusage_ms (int who);
+static double
+rusage_ms (int who)
+{
+  struct rusage ru;
+
+  getrusage (who, &ru);
+  return ru.ru_utime.tv_sec * 1e3 + ru.ru_utime.tv_usec / 1e3 +
+         ru.ru_stime.tv_sec * 1e3 + ru.ru_stime.tv_usec / 1e3;
+}
+
+/* ---- the kernel's share of StopAll --------------------------------------- */
 
 static int
 cmd_baseline_kill (int argc, char **argv)
@@ -786,18 +801,6 @@ cmd_baseline_kill (int argc, char **argv)
   printf ("kill_ms=%.1f\nkill_cpu_ms=%.1f\n", (g_get_monotonic_time () - t0) / 1000.0,
           rusage_ms (RUSAGE_SELF) - cpu0);
   return 0;
-}
-
-/* ---- the GDBus floor of StopAll's messages ------------------------------ */
-
-static double
-rusage_ms (int who)
-{
-  struct rusage ru;
-
-  getrusage (who, &ru);
-  return ru.ru_utime.tv_sec * 1e3 + ru.ru_utime.tv_usec / 1e3 +
-         ru.ru_stime.tv_sec * 1e3 + ru.ru_stime.tv_usec / 1e3;
 }
 
 static int
