@@ -101,8 +101,6 @@ struct _PmProcess
   /* What List and GetManagedObjects send for this process, built when first
    * asked and dropped on any property change: with 10,000 processes a query
    * would otherwise rebuild 130,000 values from their GValues. */
-  GBytes               *properties;  /* a{sv}, serialised */
-  gboolean              properties_asked;  /* once since the last change */
 };
 
 G_DEFINE_FINAL_TYPE (PmProcess, pm_process, PM_DBUS_TYPE_PROCESS_MANAGER_PROCESS_SKELETON)
@@ -926,31 +924,6 @@ pm_process_new_list_entry (PmProcess *self)
   return g_variant_new_tuple (fields, G_N_ELEMENTS (fields));
 }
 
-static GVariant *
-pm_process_get_properties (GDBusInterfaceSkeleton *skeleton)
-{
-  PmProcess *self = PM_PROCESS (skeleton);
-
-  if (self->properties == NULL)
-    {
-      GVariant *built = G_DBUS_INTERFACE_SKELETON_CLASS (pm_process_parent_class)->get_properties (skeleton);
-
-      /* Asked once since the last change (InterfacesAdded, as a process
-       * is exported): GDBus writes a value in tree form fastest. Asked
-       * again (GetManagedObjects), it is kept, serialised, which a
-       * thousand processes' replies build fastest from. */
-      if (!self->properties_asked)
-        {
-          self->properties_asked = TRUE;
-          return built;
-        }
-      self->properties = g_variant_get_data_as_bytes (g_variant_ref_sink (built));
-      g_variant_unref (built);
-    }
-  /* Floating, as the object manager expects; it shares the bytes. */
-  return g_variant_new_from_bytes (G_VARIANT_TYPE_VARDICT, self->properties, TRUE);
-}
-
 /* Bumped by every change of any process's properties. */
 static guint64 generation;
 
@@ -964,11 +937,7 @@ static void
 pm_process_notify (GObject    *object,
                    GParamSpec *pspec)
 {
-  PmProcess *self = PM_PROCESS (object);
-
   generation++;
-  g_clear_pointer (&self->properties, g_bytes_unref);
-  self->properties_asked = FALSE;
   G_OBJECT_CLASS (pm_process_parent_class)->notify (object, pspec);
 }
 
@@ -1080,7 +1049,6 @@ pm_process_dispose (GObject *object)
   ipc_close (self);
   g_clear_pointer (&self->ipc_line, g_free);
   g_clear_pointer (&self->log, pm_log_client_free);
-  g_clear_pointer (&self->properties, g_bytes_unref);
 
   G_OBJECT_CLASS (pm_process_parent_class)->dispose (object);
 }
@@ -1109,7 +1077,6 @@ pm_process_class_init (PmProcessClass *klass)
   object_class->dispose = pm_process_dispose;
   object_class->finalize = pm_process_finalize;
   object_class->notify = pm_process_notify;
-  G_DBUS_INTERFACE_SKELETON_CLASS (klass)->get_properties = pm_process_get_properties;
 }
 
 static void
