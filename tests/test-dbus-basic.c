@@ -222,6 +222,38 @@ test_list_order (PmFixture *f, gconstpointer data)
 
 /* List's answer is kept while nothing changes: each change shows in the next
  * one (a new process, an exit, a restart with its new pid, a removal). */
+/* What GetManagedObjects says of process @id: FALSE when it is not there. */
+static gboolean
+objects_lookup (PmFixture *f, guint32 id, guint32 *pid, gchar **state, guint32 *restarts)
+{
+  g_autoptr(GVariant) objects = pm_managed_objects (f);
+  g_autofree gchar *path = pm_process_path (id);
+  g_autoptr(GVariant) ifaces = g_variant_lookup_value (objects, path, G_VARIANT_TYPE ("a{sa{sv}}"));
+  g_autoptr(GVariant) props = NULL;
+
+  if (ifaces == NULL)
+    return FALSE;
+  props = g_variant_lookup_value (ifaces, PM_TEST_PROCESS_IFACE, G_VARIANT_TYPE_VARDICT);
+  g_assert_nonnull (props);
+  if (pid != NULL)
+    g_assert_true (g_variant_lookup (props, "Pid", "u", pid));
+  if (state != NULL)
+    g_assert_true (g_variant_lookup (props, "State", "s", state));
+  if (restarts != NULL)
+    g_assert_true (g_variant_lookup (props, "Restarts", "u", restarts));
+  return TRUE;
+}
+
+static guint
+objects_count (PmFixture *f)
+{
+  g_autoptr(GVariant) objects = pm_managed_objects (f);
+
+  return g_variant_n_children (objects);
+}
+
+/* List and GetManagedObjects keep their last reply while nothing changed:
+ * every kind of change shows in the next one. */
 static void
 test_list_follows_changes (PmFixture *f, gconstpointer data)
 {
@@ -234,14 +266,22 @@ test_list_follows_changes (PmFixture *f, gconstpointer data)
 
   g_assert_cmpuint (pm_list_count (f), ==, 1);
   g_assert_cmpuint (pm_list_count (f), ==, 1);
+  g_assert_cmpuint (objects_count (f), ==, 1);
+  g_assert_cmpuint (objects_count (f), ==, 1);
 
   /* A new process, then its exit. */
   exits = pm_start_ok (f, pm_opts ("{'script': <%s>, 'args': <['7']>, 'restartAt': <@au []>}",
                                    pm_data_file ("exit-with.sh")), NULL);
   g_assert_cmpuint (pm_list_count (f), ==, 2);
+  g_assert_cmpuint (objects_count (f), ==, 2);
   g_assert_nonnull (pm_wait_for_signal (f, "Exited", exits, PM_TEST_TIMEOUT_MS));
   pm_wait_state (f, exits, "exited");
   g_assert_true (pm_list_lookup (f, exits, NULL, &list_pid, &state, NULL));
+  g_assert_cmpstr (state, ==, "exited");
+  g_assert_cmpuint (list_pid, ==, 0);
+  g_clear_pointer (&state, g_free);
+  list_pid = 99;
+  g_assert_true (objects_lookup (f, exits, &list_pid, &state, NULL));
   g_assert_cmpstr (state, ==, "exited");
   g_assert_cmpuint (list_pid, ==, 0);
   g_clear_pointer (&state, g_free);
@@ -251,6 +291,8 @@ test_list_follows_changes (PmFixture *f, gconstpointer data)
                        &first_pid);
   g_assert_true (pm_list_lookup (f, crash, NULL, NULL, NULL, &restarts));
   g_assert_cmpuint (restarts, ==, 0);
+  g_assert_true (objects_lookup (f, crash, NULL, NULL, &restarts));
+  g_assert_cmpuint (restarts, ==, 0);
   g_assert_cmpint (kill ((pid_t) first_pid, SIGKILL), ==, 0);
   s = pm_wait_for_nth_signal (f, "Started", crash, 2, PM_TEST_TIMEOUT_MS);
   g_assert_nonnull (s);
@@ -259,11 +301,18 @@ test_list_follows_changes (PmFixture *f, gconstpointer data)
   g_assert_cmpuint (pid, ==, s->pid);
   g_assert_cmpuint (pid, !=, first_pid);
   g_assert_cmpstr (state, ==, "running");
+  g_clear_pointer (&state, g_free);
+  g_assert_true (objects_lookup (f, crash, &list_pid, &state, &restarts));
+  g_assert_cmpuint (restarts, ==, 1);
+  g_assert_cmpuint (list_pid, ==, s->pid);
+  g_assert_cmpstr (state, ==, "running");
 
   /* A removal. */
+  g_assert_true (objects_lookup (f, keep, NULL, NULL, NULL));
   g_assert_cmpuint (pm_stop (f, "keep", NULL), ==, 1);
   g_assert_nonnull (pm_wait_for_signal (f, "Exited", keep, PM_TEST_TIMEOUT_MS));
   g_assert_false (pm_list_lookup (f, keep, NULL, NULL, NULL, NULL));
+  g_assert_false (objects_lookup (f, keep, NULL, NULL, NULL));
 }
 
 static void
