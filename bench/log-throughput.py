@@ -143,12 +143,17 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / CLK
 
 
-def status_kb(pid, field):
-    with open("/proc/%d/status" % pid) as f:
+def proc_kb(path, field):
+    """A "Field:   N kB" line of a /proc file (status, meminfo); 0 if absent."""
+    with open(path) as f:
         for line in f:
             if line.startswith(field + ":"):
                 return int(line.split()[1])
     return 0
+
+
+def status_kb(pid, field):
+    return proc_kb("/proc/%d/status" % pid, field)
 
 
 # ---- the bus and the daemon -------------------------------------------------------
@@ -205,7 +210,7 @@ def warm_memory():
     if WARM_GB is not None:
         gb = int(WARM_GB)
     else:
-        gb = min(64, status_meminfo_kb("MemAvailable") // (1 << 20) - 2)
+        gb = min(64, proc_kb("/proc/meminfo", "MemAvailable") // (1 << 20) - 2)
     if gb <= 0:
         return
     libc = ctypes.CDLL(None, use_errno=True)
@@ -228,14 +233,6 @@ def warm_memory():
         for addr in maps:
             libc.munmap(addr, chunk)
     log("touched %d GB of memory once in %.1f s" % (len(maps), time.monotonic() - t0))
-
-
-def status_meminfo_kb(field):
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
 
 
 # ---- measurements ------------------------------------------------------------------
