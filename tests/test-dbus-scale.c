@@ -414,7 +414,11 @@ test_descriptor_limit (PmFixture *f, gconstpointer data)
   for (guint i = 0; i < l.pids->len; i++)
     pm_track_pid (f, g_array_index (l.pids, pid_t, i));
   g_assert_cmpuint (count_children (daemon), ==, started);
-  g_assert_cmpuint (pm_count_fds (daemon), <=, lim.rlim_cur);
+  /* The daemon keeps 32 descriptors for its own work (FD_RESERVE in
+   * src/pm-spawn.c): refused Starts leave them free. With the Starts that
+   * skip the check still granted after the limit came down, they would
+   * have gone on until a spawn ran out. */
+  g_assert_cmpuint (pm_count_fds (daemon) + 32, <=, lim.rlim_cur);
 
   /* One more is refused; after a Stop it is not. */
   g_assert_cmpuint (pm_start (f, sleeper_opts ("more"), &error), ==, 0);
