@@ -81,6 +81,11 @@ on_trim_timer (gpointer user_data)
 
   self->trim_timer = 0;
   self->activity = 0;
+  /* Kept replies that no longer hold are freed with the rest. */
+  if (self->list_generation != pm_process_get_generation ())
+    g_clear_pointer (&self->list_reply, g_variant_unref);
+  if (self->objects_generation != pm_process_get_generation ())
+    g_clear_pointer (&self->objects_reply, g_variant_unref);
   /* A burst (thousands of calls, a StopAll of a thousand processes) leaves
    * freed memory in malloc's arenas, the D-Bus thread's included; an idle
    * daemon should not keep it. One-shot: an idle daemon never wakes. */
@@ -463,7 +468,6 @@ object_manager_add (PmManager *self,
   g_autoptr(GError) error = NULL;
   const char *path = pm_process_get_object_path (process);
 
-  g_clear_pointer (&self->objects_reply, g_variant_unref);
   if (self->object_manager_id == 0)
     return;     /* not on the bus (any more) */
   if (!g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (process),
@@ -486,7 +490,6 @@ object_manager_remove (PmManager *self,
   GDBusInterfaceSkeleton *skeleton = G_DBUS_INTERFACE_SKELETON (process);
   static const char *const interfaces[] = { PM_DBUS_PROCESS_INTERFACE, NULL };
 
-  g_clear_pointer (&self->objects_reply, g_variant_unref);
   if (g_dbus_interface_skeleton_get_connection (skeleton) == NULL)
     return;     /* never exported, or unexported with the manager */
   g_dbus_connection_emit_signal (self->connection, NULL, PM_DBUS_PATH,
@@ -562,7 +565,7 @@ forget (PmManager *self,
       g_ptr_array_remove_index (self->processes, i);
     else
       g_ptr_array_remove (self->processes, process);
-    g_clear_pointer (&self->list_reply, g_variant_unref);
+    pm_process_changed ();
   }
 }
 
@@ -953,7 +956,7 @@ start_now (PmManager *self,
 
   g_ptr_array_add (self->processes, g_object_ref (process));
   g_hash_table_insert (self->by_id, GUINT_TO_POINTER (id), process);
-  g_clear_pointer (&self->list_reply, g_variant_unref);
+  pm_process_changed ();
   g_signal_connect_object (process, "handle-stop",
                            G_CALLBACK (on_process_handle_stop), self, 0);
   g_signal_connect_object (process, "handle-restart",

@@ -924,7 +924,6 @@ pm_process_new_list_entry (PmProcess *self)
   return g_variant_new_tuple (fields, G_N_ELEMENTS (fields));
 }
 
-/* Bumped by every change of any process's properties. */
 static guint64 generation;
 
 guint64
@@ -933,11 +932,17 @@ pm_process_get_generation (void)
   return generation;
 }
 
+void
+pm_process_changed (void)
+{
+  generation++;
+}
+
 static void
 pm_process_notify (GObject    *object,
                    GParamSpec *pspec)
 {
-  generation++;
+  pm_process_changed ();
   G_OBJECT_CLASS (pm_process_parent_class)->notify (object, pspec);
 }
 

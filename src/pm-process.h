@@ -47,7 +47,11 @@ const char    *pm_process_state_to_string (PmProcessState state);
 /* This process's entry in List's reply, (ususu); valid until a property
  * changes. */
 GVariant      *pm_process_new_list_entry (PmProcess *self);
+/* A count that moves on whenever any process's properties change, and
+ * whenever the manager's registry gains or loses one (pm_process_changed):
+ * a reply built at one count stands while the count is the same. */
 guint64        pm_process_get_generation (void);
+void           pm_process_changed        (void);
 
 /* Spawns the child; PM_ERROR_SPAWN_FAILED when it cannot be. */
 gboolean       pm_process_spawn          (PmProcess *self,

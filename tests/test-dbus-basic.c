@@ -220,8 +220,6 @@ test_list_order (PmFixture *f, gconstpointer data)
     }
 }
 
-/* List's answer is kept while nothing changes: each change shows in the next
- * one (a new process, an exit, a restart with its new pid, a removal). */
 /* What GetManagedObjects says of process @id: FALSE when it is not there. */
 static gboolean
 objects_lookup (PmFixture *f, guint32 id, guint32 *pid, gchar **state, guint32 *restarts)
@@ -253,7 +251,9 @@ objects_count (PmFixture *f)
 }
 
 /* List and GetManagedObjects keep their last reply while nothing changed:
- * every kind of change shows in the next one. */
+ * every kind of change shows in the next one (a new process, an exit, a
+ * restart with its count and new pid, removals: of a running process, and of
+ * an exited one, whose properties do not change on the way out). */
 static void
 test_list_follows_changes (PmFixture *f, gconstpointer data)
 {
@@ -270,8 +270,8 @@ test_list_follows_changes (PmFixture *f, gconstpointer data)
   g_assert_cmpuint (objects_count (f), ==, 1);
 
   /* A new process, then its exit. */
-  exits = pm_start_ok (f, pm_opts ("{'script': <%s>, 'args': <['7']>, 'restartAt': <@au []>}",
-                                   pm_data_file ("exit-with.sh")), NULL);
+  exits = pm_start_ok (f, pm_opts ("{'script': <%s>, 'args': <['7']>, 'restartAt': <@au []>, "
+                                   "'name': <'gone'>}", pm_data_file ("exit-with.sh")), NULL);
   g_assert_cmpuint (pm_list_count (f), ==, 2);
   g_assert_cmpuint (objects_count (f), ==, 2);
   g_assert_nonnull (pm_wait_for_signal (f, "Exited", exits, PM_TEST_TIMEOUT_MS));
@@ -313,6 +313,15 @@ test_list_follows_changes (PmFixture *f, gconstpointer data)
   g_assert_nonnull (pm_wait_for_signal (f, "Exited", keep, PM_TEST_TIMEOUT_MS));
   g_assert_false (pm_list_lookup (f, keep, NULL, NULL, NULL, NULL));
   g_assert_false (objects_lookup (f, keep, NULL, NULL, NULL));
+
+  /* The exited one: nothing about it changes, it is just gone. */
+  g_assert_true (pm_list_lookup (f, exits, NULL, NULL, NULL, NULL));
+  g_assert_true (objects_lookup (f, exits, NULL, NULL, NULL));
+  g_assert_cmpuint (pm_stop (f, "gone", NULL), ==, 1);
+  g_assert_false (pm_list_lookup (f, exits, NULL, NULL, NULL, NULL));
+  g_assert_false (objects_lookup (f, exits, NULL, NULL, NULL));
+  g_assert_cmpuint (pm_list_count (f), ==, 1);
+  g_assert_cmpuint (objects_count (f), ==, 1);
 }
 
 static void
