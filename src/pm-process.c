@@ -798,10 +798,12 @@ pm_process_stop_async (PmProcess          *self,
 
   g_task_set_source_tag (task, pm_process_stop_async);
 
-  /* A pending automatic restart is called off. */
+  /* A pending automatic restart is called off. (Set only when it changes:
+   * GObject notifies every set, changed or not.) */
   g_clear_handle_id (&self->restart_timer, g_source_remove);
   self->restart_due = FALSE;
-  pm_dbus_process_manager_process_set_next_restart (iface (self), 0);
+  if (pm_dbus_process_manager_process_get_next_restart (iface (self)) != 0)
+    pm_dbus_process_manager_process_set_next_restart (iface (self), 0);
 
   if (self->gone)
     {
