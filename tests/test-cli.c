@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 #include <glib/gstdio.h>
 
@@ -31,12 +32,25 @@ cli_result_free (CliResult *r)
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CliResult, cli_result_free)
 
+static void
+cli_child_setup (gpointer data)
+{
+  /* A CLI that runs on (logs -f, monitor) must not outlive a case that
+   * failed: it would hold the case's output pipe open, and GTest waits for
+   * that pipe's end before it reports the case. */
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid () != GPOINTER_TO_INT (data))
+    _exit (127);    /* the case went before the setting took */
+}
+
 /* The CLI talks to the fixture's bus through ELIFE_PM_ADDRESS; no session
  * bus of the machine is ever reached. */
 static GSubprocessLauncher *
 cli_launcher (PmFixture *f, GSubprocessFlags flags)
 {
   GSubprocessLauncher *l = g_subprocess_launcher_new (flags);
+
+  g_subprocess_launcher_set_child_setup (l, cli_child_setup, GINT_TO_POINTER (getpid ()), NULL);
 
   g_subprocess_launcher_setenv (l, "ELIFE_PM_ADDRESS", f->address, TRUE);
   g_subprocess_launcher_unsetenv (l, "DBUS_SESSION_BUS_ADDRESS");
